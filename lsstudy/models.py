@@ -113,13 +113,18 @@ class ResNet18(nn.Module):
         return self.fc(out.flatten(1))
 
 
-def build(arch: str, dataset: str, bias: bool = True) -> nn.Module:
+def build(arch: str, dataset: str, bias: bool = True, seed: int | None = None) -> nn.Module:
     """The paper's ``arch`` for ``dataset``, normalisation first, logits out.
 
     ``bias`` only applies to ``linear`` (the gradient-gap study uses a bias-free softmax regression).
+    ``seed`` fixes the initial weights without touching the global random state.
     """
     check_choice("arch", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build(arch, dataset, bias)
     s = spec(dataset)
     n_inputs = s.channels * s.size * s.size
     if arch == "linear":
