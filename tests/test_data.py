@@ -1,0 +1,226 @@
+"""Dataset loading: the embedded mnist5k, and the torchvision datasets read from tiny files written in
+each dataset's official on-disk format, through the same code path as the real files.
+
+The one deviation from the real path: torchvision checks CIFAR-10 and SVHN files (and archives
+before unpacking) against the md5 of the official files, which tiny files cannot match. Those tests
+replace the expected md5 in torchvision's class attributes with the md5 of the tiny files, so
+torchvision's integrity check still runs, on the files written here.
+"""
+
+import gzip
+import hashlib
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from torchvision import datasets as tv
+from torchvision.datasets import utils as tv_utils
+
+from lsstudy.data import EXPECTED_FILES, DataNotFoundError, load
+
+TORCHVISION_DATASETS = ["mnist", "fashion_mnist", "cifar10", "svhn"]
+N = {"train": 20, "test": 10}
+
+
+def as_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x * 255).round().to(torch.uint8).numpy()
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def check_loaded(x, y, images_nchw: np.ndarray, labels: np.ndarray) -> None:
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.shape == images_nchw.shape and y.shape == labels.shape
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    np.testing.assert_array_equal(as_uint8(x), images_nchw)
+    np.testing.assert_array_equal(y.numpy(), labels)
+
+
+# --- mnist5k ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return {split: load("mnist5k", split) for split in ("train", "test")}
+
+
+def test_mnist5k_shapes_range_and_stratified_sizes(mnist5k):
+    for split, n in (("train", 4000), ("test", 1000)):
+        x, y = mnist5k[split]
+        assert x.shape == (n, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+        assert x.min() >= 0.0 and x.max() == 1.0
+        assert torch.bincount(y, minlength=10).tolist() == [n // 10] * 10
+
+
+def test_mnist5k_is_deterministic(mnist5k):
+    x, y = load("mnist5k", "test")
+    assert torch.equal(x, mnist5k["test"][0]) and torch.equal(y, mnist5k["test"][1])
+
+
+def test_mnist5k_splits_are_disjoint_and_shuffled(mnist5k):
+    train_rows = {row.tobytes() for row in as_uint8(mnist5k["train"][0]).reshape(4000, -1)}
+    assert not any(row.tobytes() in train_rows for row in as_uint8(mnist5k["test"][0]).reshape(1000, -1))
+    for _, y in mnist5k.values():
+        assert not torch.all(y[1:] >= y[:-1])  # the source rows are sorted by class
+
+
+# --- official on-disk formats ----------------------------------------------------------------------
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX format: big-endian magic 0x0800 + ndim (2051 for images, 2049 for labels), dims, uint8 data."""
+    return struct.pack(f">{1 + array.ndim}I", 0x0800 + array.ndim, *array.shape) + array.tobytes()
+
+
+def write_idx_split(raw, split: str, rng, gz: bool):
+    prefix = "train" if split == "train" else "t10k"
+    images = rng.integers(0, 256, (N[split], 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, len(images), dtype=np.uint8)
+    raw.mkdir(parents=True, exist_ok=True)
+    for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+        name = f"{prefix}-{kind}-ubyte"
+        if gz:
+            (raw / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(array)))
+        else:
+            (raw / name).write_bytes(idx_bytes(array))
+    return images[:, None], labels.astype(np.int64)
+
+
+def write_mnist_like(folder, gz: bool = False):
+    """Unpacked idx files as torchvision reads them, or the official .gz archives it downloads."""
+    rng = np.random.default_rng(1)
+    return {split: write_idx_split(folder, split, rng, gz) for split in ("train", "test")}
+
+
+class Py2Pickler(pickle._Pickler):
+    """Pickles bytes as Python 2 ``str`` (opcode BINSTRING), as the official CIFAR-10 batches were written:
+    they unpickle to str keys with torchvision's encoding="latin1" and to b"data" with encoding="bytes"."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj: bytes) -> None:
+        self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def write_py2_pickle(path, obj) -> None:
+    with open(path, "wb") as f:
+        Py2Pickler(f, protocol=2).dump(obj)
+
+
+CIFAR10_CLASSES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+
+
+def write_cifar10(folder):
+    """cifar-10-batches-py: 5 train batches of 4 images, a test batch of 10; rows are R, G, B planes."""
+    rng = np.random.default_rng(2)
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    images, labels = {"train": [], "test": []}, {"train": [], "test": []}
+    for name, split, n in [(f"data_batch_{i}", "train", 4) for i in range(1, 6)] + [("test_batch", "test", 10)]:
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        targets = rng.integers(0, 10, n).tolist()
+        write_py2_pickle(batches / name, {
+            b"batch_label": name.encode(), b"labels": targets, b"data": data,
+            b"filenames": [f"{name}_{i}.png".encode() for i in range(n)],
+        })
+        images[split].append(data.reshape(n, 3, 32, 32))
+        labels[split] += targets
+    meta = {b"num_cases_per_batch": 4, b"num_vis": 3072, b"label_names": CIFAR10_CLASSES}
+    write_py2_pickle(batches / "batches.meta", meta)
+    return {split: (np.concatenate(images[split]), np.array(labels[split], dtype=np.int64)) for split in images}
+
+
+def write_svhn(folder):
+    """{train,test}_32x32.mat: X uint8 (32, 32, 3, N) as (row, column, channel, image), y (N, 1) in 1..10, 10 for 0."""
+    rng = np.random.default_rng(3)
+    folder.mkdir(parents=True)
+    written = {}
+    for split in ("train", "test"):
+        X = rng.integers(0, 256, (32, 32, 3, N[split]), dtype=np.uint8)
+        y = rng.integers(1, 11, (N[split], 1), dtype=np.uint8)
+        y[0] = 10
+        scipy.io.savemat(folder / f"{split}_32x32.mat", {"X": X, "y": y})
+        written[split] = (X.transpose(3, 2, 0, 1), np.where(y[:, 0] == 10, 0, y[:, 0]).astype(np.int64))
+    return written
+
+
+def accept_written_md5(monkeypatch, name, folder) -> None:
+    """The documented deviation: expect the md5 of the tiny files instead of the official ones."""
+    if name == "cifar10":
+        batches = folder / "cifar-10-batches-py"
+        for attr in ("train_list", "test_list"):
+            monkeypatch.setattr(tv.CIFAR10, attr, [[f, md5(batches / f)] for f, _ in getattr(tv.CIFAR10, attr)])
+        monkeypatch.setattr(tv.CIFAR10, "meta", {**tv.CIFAR10.meta, "md5": md5(batches / "batches.meta")})
+    if name == "svhn":
+        monkeypatch.setattr(tv.SVHN, "split_list", {
+            split: [url, f, md5(folder / f) if (folder / f).exists() else checksum]
+            for split, (url, f, checksum) in tv.SVHN.split_list.items()
+        })
+
+
+WRITERS = {"mnist": write_mnist_like, "fashion_mnist": write_mnist_like, "cifar10": write_cifar10, "svhn": write_svhn}
+TORCHVISION_FOLDER = {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw", "cifar10": "", "svhn": ""}
+
+
+@pytest.mark.parametrize("name", TORCHVISION_DATASETS)
+def test_loads_official_format_exactly(name, tmp_path, monkeypatch):
+    folder = tmp_path / name
+    written = WRITERS[name](folder / TORCHVISION_FOLDER[name])
+    accept_written_md5(monkeypatch, name, folder)
+    for split in ("train", "test"):
+        x, y = load(name, split, root=tmp_path)
+        channels, size = (1, 28) if "mnist" in name else (3, 32)
+        assert x.shape == (N[split], channels, size, size)
+        check_loaded(x, y, *written[split])
+
+
+def test_placed_mnist_archives_unpack_offline_with_download(tmp_path, monkeypatch):
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    written = write_mnist_like(raw, gz=True)
+    monkeypatch.setattr(tv.MNIST, "resources", [(f, md5(raw / f)) for f, _ in tv.MNIST.resources])
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("torchvision tried to go online")
+
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", no_network)
+    monkeypatch.setattr(tv_utils, "_urlretrieve", no_network)
+    check_loaded(*load("mnist", "test", root=tmp_path, download=True), *written["test"])
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", TORCHVISION_DATASETS)
+def test_missing_files_say_what_where_and_how_to_download(name, tmp_path):
+    with pytest.raises(DataNotFoundError) as err:
+        load(name, "test", root=tmp_path)
+    assert isinstance(err.value, FileNotFoundError)
+    message = str(err.value)
+    assert repr(name) in message and str(tmp_path / name) in message
+    assert all(f in message for f in EXPECTED_FILES[name]["test"])
+    assert "download=True" in message and "base.download" in message
+    assert not (tmp_path / name).exists()  # nothing downloaded or created
+
+
+def test_missing_files_lists_only_the_missing_ones(tmp_path):
+    write_idx_split(tmp_path / "mnist" / "MNIST" / "raw", "train", np.random.default_rng(0), gz=False)
+    message = str(pytest.raises(DataNotFoundError, load, "mnist", "train", root=tmp_path).value)
+    assert "missing MNIST/raw/t10k-images-idx3-ubyte, MNIST/raw/t10k-labels-idx1-ubyte." in message
+
+
+def test_files_failing_md5_are_reported(tmp_path):
+    write_cifar10(tmp_path / "cifar10")
+    with pytest.raises(DataNotFoundError, match="md5"):
+        load("cifar10", "train", root=tmp_path)
+
+
+def test_unknown_dataset_or_split_names_the_argument():
+    with pytest.raises(ValueError, match="dataset='imagenet'"):
+        load("imagenet", "train")
+    with pytest.raises(ValueError, match="split='val'"):
+        load("mnist5k", "val")
