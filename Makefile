@@ -17,12 +17,9 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 # dvc runs each stage's command with the venv's python and papermill first on PATH.
-study: $(INSTALLED) .dvc
+study: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc metrics show
-
-.dvc:
-	$(BIN)/dvc init --quiet $(if $(wildcard .git),,--no-scm)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

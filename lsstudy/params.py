@@ -1,0 +1,113 @@
+"""params.yaml: loading and the schema every pipeline stage checks before it does any work.
+
+A bad value stops with one ValueError that names the key (as a dotted path, e.g. ``train.alphas[2]``)
+and what is allowed, before a model is trained or an output touched.
+"""
+
+from pathlib import Path
+
+import yaml
+
+from lsstudy import data, models, smoothing
+from lsstudy.checks import check_alpha, check_choice, check_eps, check_positive_int, check_temperature
+
+PROTOCOLS = ["ce", "smoothed"]
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"parameter file {path} not found (run from the repository root)")
+    return yaml.safe_load(path.read_text())
+
+
+def _section(params: dict, name: str) -> dict:
+    if not isinstance(params.get(name), dict):
+        raise ValueError(f"params: section {name!r} is missing; it must be a mapping (see params.yaml)")
+    return params[name]
+
+
+def _require(section: dict, prefix: str, keys: list[str]) -> None:
+    missing = [k for k in keys if k not in section]
+    if missing:
+        raise ValueError(f"params: {prefix}.{missing[0]} is missing")
+
+
+def _each(values, key: str, check) -> None:
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{key}={values!r} is not allowed; it must be a non-empty list")
+    for i, value in enumerate(values):
+        check(value, f"{key}[{i}]")
+
+
+def _check_number(value, key: str, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{key}={value!r} is not allowed; it must be a number in {bracket}{low}, {high}]")
+
+
+def check_base(params: dict) -> None:
+    base = _section(params, "base")
+    _require(base, "base", ["dataset", "data_root", "download", "seeds", "test_size"])
+    check_choice("base.dataset", base["dataset"], data.DATASETS)
+    if not isinstance(base["download"], bool):
+        raise ValueError(f"base.download={base['download']!r} is not allowed; it must be true or false")
+    _each(base["seeds"], "base.seeds", _check_seed)
+    check_positive_int(base["test_size"], "base.test_size")
+
+
+def _check_seed(value, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}={value!r} is not allowed; it must be an integer >= 0")
+
+
+def check_train(params: dict) -> None:
+    train = _section(params, "train")
+    _require(train, "train", ["archs", "methods", "alphas", "temperature", "bls_temperatures", "bls_alpha",
+                              "epochs", "lr", "momentum", "batch_size", "val_fraction", "patience"])
+    _each(train["archs"], "train.archs", lambda v, k: check_choice(k, v, models.ARCHS))
+    _each(train["methods"], "train.methods", lambda v, k: check_choice(k, v, smoothing.methods()))
+    _each(train["alphas"], "train.alphas", lambda v, k: check_alpha(v, k))
+    check_temperature(train["temperature"], "train.temperature")
+    _each(train["bls_temperatures"], "train.bls_temperatures", lambda v, k: check_temperature(v, k))
+    check_alpha(train["bls_alpha"], "train.bls_alpha")
+    check_positive_int(train["epochs"], "train.epochs")
+    check_positive_int(train["batch_size"], "train.batch_size")
+    check_positive_int(train["patience"], "train.patience")
+    _check_number(train["lr"], "train.lr", 0.0, 10.0, low_open=True)
+    _check_number(train["momentum"], "train.momentum", 0.0, 1.0)
+    _check_number(train["val_fraction"], "train.val_fraction", 0.0, 0.5)
+
+
+def check_attack(params: dict) -> None:
+    attack = _section(params, "attack")
+    _require(attack, "attack", ["eps", "protocols", "bim_steps", "min_norm_size", "deepfool", "cw_l2", "batch_size"])
+    _each(attack["eps"], "attack.eps", lambda v, k: check_eps(v, k))
+    _each(attack["protocols"], "attack.protocols", lambda v, k: check_choice(k, v, PROTOCOLS))
+    check_positive_int(attack["bim_steps"], "attack.bim_steps")
+    check_positive_int(attack["min_norm_size"], "attack.min_norm_size")
+    check_positive_int(attack["batch_size"], "attack.batch_size")
+    check_positive_int(attack["deepfool"]["steps"], "attack.deepfool.steps")
+    check_eps(attack["deepfool"]["overshoot"], "attack.deepfool.overshoot")
+    for key in ["steps", "search_steps"]:
+        check_positive_int(attack["cw_l2"][key], f"attack.cw_l2.{key}")
+
+
+def check_figures(params: dict) -> None:
+    figures = _section(params, "figures")
+    _require(figures, "figures", ["table_eps", "alpha_figure_eps", "heatmap_eps", "formats"])
+    check_eps(figures["table_eps"], "figures.table_eps")
+    check_eps(figures["heatmap_eps"], "figures.heatmap_eps")
+    _each(figures["alpha_figure_eps"], "figures.alpha_figure_eps", lambda v, k: check_eps(v, k))
+    _each(figures["formats"], "figures.formats", lambda v, k: check_choice(k, v, ["png", "pdf", "svg"]))
+
+
+SECTION_CHECKS = {"base": check_base, "train": check_train, "attack": check_attack, "figures": check_figures}
+
+
+def validate(params: dict, sections: list[str] | None = None) -> dict:
+    """Check ``sections`` of ``params`` (all by default); return ``params`` unchanged when valid."""
+    for name in sections or list(SECTION_CHECKS):
+        SECTION_CHECKS[name](params)
+    return params

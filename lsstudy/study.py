@@ -1,0 +1,124 @@
+"""The study grid: which models params.yaml asks for, training them, attacking them.
+
+The notebooks of the pipeline call these functions; they hold no logic of their own.
+"""
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from lsstudy import data, models
+from lsstudy.evaluate import evaluate
+from lsstudy.train import predict, train
+
+TRAIN_RECIPE_KEYS = ["epochs", "lr", "momentum", "batch_size", "val_fraction", "patience"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One model of the grid."""
+
+    dataset: str
+    arch: str
+    method: str
+    alpha: float
+    temperature: float
+    seed: int
+
+    def checkpoint(self, models_dir: str | Path) -> Path:
+        name = f"{self.method}_alpha{self.alpha:g}_T{self.temperature:g}_seed{self.seed}.pt"
+        return Path(models_dir) / self.dataset / self.arch / name
+
+
+def grid(base: dict, train_params: dict) -> list[RunConfig]:
+    """Every model of the study: per arch and seed, the unsmoothed baseline, each method over the
+    alpha grid (BLS at ``temperature``), and BLS over its temperature grid at ``bls_alpha``."""
+    runs: dict[RunConfig, None] = {}  # a dict keeps order and drops repeats
+    for arch in train_params["archs"]:
+        for seed in base["seeds"]:
+            def add(method, alpha, temperature):
+                runs[RunConfig(base["dataset"], arch, method, float(alpha), float(temperature), seed)] = None
+
+            add("none", 0.0, train_params["temperature"])
+            for method in train_params["methods"]:
+                if method != "none":
+                    for alpha in train_params["alphas"]:
+                        add(method, alpha, train_params["temperature"])
+            if "boltzmann" in train_params["methods"]:
+                for temperature in train_params["bls_temperatures"]:
+                    add("boltzmann", train_params["bls_alpha"], temperature)
+    return list(runs)
+
+
+def test_split(base: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``base.test_size`` points of the test split (the paper's test slices)."""
+    x, y = data.load(base["dataset"], "test", root=base["data_root"], download=base["download"])
+    offset = base.get("test_offset", 0)
+    return x[offset : offset + base["test_size"]], y[offset : offset + base["test_size"]]
+
+
+def train_grid(base: dict, train_params: dict, models_dir: str | Path, progress: bool = True) -> pd.DataFrame:
+    """Train every model of ``grid`` that has no checkpoint with the same recipe yet; return the
+    training histories of all of them (one row per model and epoch).
+
+    Reusing checkpoints is what lets a new alpha train only the new models. Checkpoints of models
+    no longer in the grid are removed, so ``models_dir`` always mirrors params.yaml.
+    """
+    runs = grid(base, train_params)
+    recipe = {k: train_params[k] for k in TRAIN_RECIPE_KEYS}
+    x, y = data.load(base["dataset"], "train", root=base["data_root"], download=base["download"])
+    x_test, y_test = test_split(base)
+    histories = []
+    for run in tqdm(runs, desc="models", disable=not progress):
+        path = run.checkpoint(models_dir)
+        meta = models.load(path)[1] if path.exists() else None
+        if meta is None or meta.get("recipe") != recipe:
+            model = models.build(run.arch, run.dataset, seed=run.seed)
+            history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=progress, **recipe)
+            clean = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
+            models.save(model, path, **asdict(run), recipe=recipe, clean_accuracy=clean, history=history.to_dict("list"))
+            meta = models.load(path)[1]
+        histories.append(pd.DataFrame(meta["history"]).assign(**asdict(run)))
+    wanted = {run.checkpoint(models_dir) for run in runs}
+    for stale in Path(models_dir).glob("**/*.pt"):
+        if stale not in wanted:
+            stale.unlink()
+    return pd.concat(histories, ignore_index=True)
+
+
+def attack_specs(attack_params: dict) -> tuple[list[dict], list[dict]]:
+    """(bounded Linf attacks over the eps grid, minimum-norm attacks) as ``evaluate`` specs."""
+    eps = attack_params["eps"]
+    linf = []
+    for loss in attack_params["protocols"]:
+        linf.append({"attack": "fgsm", "eps": eps, "loss": loss})
+        linf.append({"attack": "bim", "eps": eps, "loss": loss, "steps": attack_params["bim_steps"]})
+    min_norm = [{"attack": "deepfool", **attack_params["deepfool"]}, {"attack": "cw_l2", **attack_params["cw_l2"]}]
+    return linf, min_norm
+
+
+def attack_grid(base: dict, train_params: dict, attack_params: dict, models_dir: str | Path,
+                progress: bool = True) -> pd.DataFrame:
+    """Attack every model of the grid; one tidy table with the model's settings on every row."""
+    x, y = test_split(base)
+    n_min_norm = attack_params["min_norm_size"]
+    linf, min_norm = attack_specs(attack_params)
+    tables = []
+    for run in tqdm(grid(base, train_params), desc="attacked models", disable=not progress):
+        path = run.checkpoint(models_dir)
+        model, meta = models.load(path)
+        smoothing = {"method": run.method, "alpha": run.alpha, "temperature": run.temperature}
+        kwargs = {"smoothing": smoothing, "batch_size": attack_params["batch_size"], "seed": run.seed, "progress": False}
+        results = pd.concat([
+            evaluate(model, x, y, linf, **kwargs),
+            evaluate(model, x[:n_min_norm], y[:n_min_norm], min_norm, **kwargs).query("attack != 'clean'"),
+        ])
+        # the path as seen from the repository root, where models_dir lives
+        tables.append(results.assign(**asdict(run), checkpoint=os.path.relpath(path, Path(models_dir).parent)))
+    table = pd.concat(tables, ignore_index=True)
+    front = list(asdict(grid(base, train_params)[0]))
+    return table[front + [c for c in table.columns if c not in front]]

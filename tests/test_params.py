@@ -1,0 +1,61 @@
+"""The params.yaml schema: the shipped file is valid, and each bad value is refused by name."""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from lsstudy.params import load_params, validate
+from lsstudy.study import grid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def params():
+    return load_params(ROOT / "params.yaml")
+
+
+def test_shipped_params_are_valid(params):
+    assert validate(params) is params
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("train", "alphas", [0.1, 1.5], r"train\.alphas\[1\]=1\.5 .*\[0, 1\]"),
+        ("attack", "eps", [0.1, -0.05], r"attack\.eps\[1\]=-0\.05 .*>= 0"),
+        ("train", "methods", ["none", "gaussian"], r"train\.methods\[1\]='gaussian' .*choose one of"),
+        ("train", "archs", ["vgg"], r"train\.archs\[0\]='vgg' .*choose one of"),
+        ("base", "dataset", "imagenet", r"base\.dataset='imagenet' .*choose one of"),
+        ("train", "temperature", 0, r"train\.temperature=0 .*> 0"),
+        ("train", "bls_temperatures", [1.0, 0.0], r"train\.bls_temperatures\[1\]=0\.0 .*> 0"),
+        ("train", "epochs", 0, r"train\.epochs=0 .*integer >= 1"),
+        ("attack", "protocols", ["pgd"], r"attack\.protocols\[0\]='pgd'"),
+        ("base", "seeds", [], r"base\.seeds=\[\] .*non-empty list"),
+        ("base", "download", "yes", r"base\.download='yes' .*true or false"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_and_what_is_allowed(params, section, key, value, message):
+    bad = copy.deepcopy(params)
+    bad[section][key] = value
+    with pytest.raises(ValueError, match=message):
+        validate(bad)
+
+
+def test_a_missing_key_is_named(params):
+    bad = copy.deepcopy(params)
+    del bad["attack"]["bim_steps"]
+    with pytest.raises(ValueError, match=r"attack\.bim_steps is missing"):
+        validate(bad)
+
+
+def test_grid_has_baseline_each_method_alpha_and_the_bls_temperature_sweep(params):
+    base, train = params["base"], params["train"]
+    runs = grid(base, train)
+    per_arch = 1 + 4 * len(train["alphas"]) + len(set(train["bls_temperatures"]) - {train["temperature"]})
+    if train["bls_alpha"] not in train["alphas"]:
+        per_arch += 1  # the sweep's point at train.temperature is then a model of its own
+    assert len(runs) == len(train["archs"]) * len(base["seeds"]) * per_arch
+    assert len(set(runs)) == len(runs)
+    assert {r.method for r in runs} == set(train["methods"])
