@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: study test paper lab bench clean-venv
+.PHONY: study test paper lab bench
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # pip (not uv or poetry) because it finds the torch 2.14.1 / torchvision 0.29.1 wheels on this
 # project's machines; elsewhere it downloads them from PyPI.
@@ -16,17 +17,26 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# dvc runs each stage's command with the venv's python and papermill first on PATH.
+# The venv comes first on PATH (exported above), so dvc runs each stage with its python.
 study: $(INSTALLED)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc metrics show
+	dvc repro
+	dvc metrics show
+
+# One DVC experiment per dataset of params-paper.yaml (GPU advised; data under data/raw/).
+paper: $(INSTALLED)
+	for name in mnist cifar10 svhn; do \
+		args=$$(python -m lsstudy.params set-args params-paper.yaml $$name) || exit 1; \
+		dvc exp run -n paper-$$name $$args || exit 1; \
+	done
+	dvc exp show --only-changed
+
+lab: $(INSTALLED)
+	jupyter lab notebooks/
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest -q
+	python -m pytest -q
 
 bench: $(INSTALLED)
-	$(BIN)/python benchmarks/loss_overhead.py
-	$(BIN)/python benchmarks/attacks_vs_torchattacks.py
+	python benchmarks/loss_overhead.py
+	python benchmarks/attacks_vs_torchattacks.py
 
-clean-venv:
-	rm -rf $(VENV)

@@ -127,6 +127,20 @@ def _not_found_message(name: str, split: str, folder: Path) -> str:
     )
 
 
+def check_available(name: str, root: str = "data/raw", download: bool = False) -> None:
+    """Raise ``DataNotFoundError`` now if files of ``name`` are missing and may not be downloaded.
+
+    Checks presence only (cheap), so a pipeline stage can stop before it starts any work.
+    """
+    check_choice("dataset", name, DATASETS)
+    if name == "mnist5k" or download:
+        return
+    folder = Path(root).absolute() / name
+    for split in SPLITS:
+        if not all((folder / f).is_file() for f in EXPECTED_FILES[name][split]):
+            raise DataNotFoundError(_not_found_message(name, split, folder))
+
+
 def load(name: str, split: str, root: str = "data/raw", download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (x, y) for ``split`` ("train" or "test") of dataset ``name``.
 

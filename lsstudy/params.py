@@ -4,6 +4,10 @@ A bad value stops with one ValueError that names the key (as a dotted path, e.g.
 and what is allowed, before a model is trained or an output touched.
 """
 
+import argparse
+import copy
+import json
+import sys
 from pathlib import Path
 
 import yaml
@@ -111,3 +115,65 @@ def validate(params: dict, sections: list[str] | None = None) -> dict:
     for name in sections or list(SECTION_CHECKS):
         SECTION_CHECKS[name](params)
     return params
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) for every leaf of a nested mapping; lists are leaves."""
+    out = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        out += _leaves(value, dotted + ".") if isinstance(value, dict) else [(dotted, value)]
+    return out
+
+
+def apply_overrides(params: dict, overrides: dict) -> dict:
+    """A copy of ``params`` with each leaf of ``overrides`` set (what ``dvc exp run -S`` does)."""
+    merged = copy.deepcopy(params)
+    for dotted, value in _leaves(overrides):
+        *parents, last = dotted.split(".")
+        node = merged
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return merged
+
+
+def set_param_args(overrides: dict) -> list[str]:
+    """``dvc exp run`` arguments ``-S key=value`` setting each leaf of ``overrides``.
+
+    Values are compact JSON (no spaces, so a shell can split the arguments on white space).
+    """
+    args = []
+    for dotted, value in _leaves(overrides):
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        args += ["-S", f"{dotted}={text}"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check params.yaml, or print dvc exp run -S arguments for an experiment.")
+    parser.add_argument("--params", default="params.yaml")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="validate every section of --params")
+    exp = sub.add_parser("set-args", help="validate params + an experiment's overrides, print its -S arguments")
+    exp.add_argument("experiments_file", help="e.g. params-paper.yaml")
+    exp.add_argument("name", help="an experiment (top-level key) of that file, e.g. mnist")
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        if args.command == "check":
+            validate(params)
+            print(f"{args.params}: valid")
+            return 0
+        experiments = load_params(args.experiments_file)
+        check_choice("name", args.name, list(experiments))
+        validate(apply_overrides(params, experiments[args.name]))
+        print(" ".join(set_param_args(experiments[args.name])))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

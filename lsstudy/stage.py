@@ -2,8 +2,8 @@
 
     python -m lsstudy.stage train        # what dvc.yaml runs for the stage "train"
 
-The parameters are checked here, before a kernel starts or an output is touched, so a bad value
-costs seconds and loses nothing. The notebook then runs from notebooks/ (as in JupyterLab) with the
+The parameters, and the presence of the dataset's files, are checked here, before a kernel starts
+or an output is touched, so a bad value costs seconds and loses nothing. The notebook then runs from notebooks/ (as in JupyterLab) with the
 stage's params.yaml sections injected after its ``parameters`` cell, equivalent to
 ``papermill notebooks/train.ipynb reports/train.ipynb --cwd notebooks -y "<sections as YAML>"``.
 """
@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lsstudy import data
 from lsstudy.params import load_params, validate
 
 # The params.yaml sections each stage reads (the same lists as its `params:` in dvc.yaml).
@@ -33,6 +34,8 @@ def run(stage: str, params_file: str | Path = "params.yaml", root: str | Path = 
         raise ValueError(f"stage={stage!r} is not allowed; choose one of {list(STAGES)}")
     root = Path(root).resolve()
     params = validate(load_params(root / params_file), STAGES[stage])
+    base = params["base"]
+    data.check_available(base["dataset"], root / base["data_root"], base["download"])
     report = root / "reports" / f"{stage}.ipynb"
     report.parent.mkdir(exist_ok=True)
     papermill.execute_notebook(
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args.stage, args.params)
-    except ValueError as error:  # a bad parameter: one line, no traceback
+    except (ValueError, data.DataNotFoundError) as error:  # a bad parameter or absent data: no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

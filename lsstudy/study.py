@@ -54,35 +54,42 @@ def grid(base: dict, train_params: dict) -> list[RunConfig]:
     return list(runs)
 
 
-def test_split(base: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``base.test_size`` points of the test split (the paper's test slices)."""
-    x, y = data.load(base["dataset"], "test", root=base["data_root"], download=base["download"])
+def load_split(base: dict, split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """``split`` of the study's dataset; ``base.data_root`` is relative to the repository ``root``."""
+    return data.load(base["dataset"], split, root=Path(root) / base["data_root"], download=base["download"])
+
+
+def test_split(base: dict, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points [test_offset, test_offset + test_size) of the test split (the paper's test slices)."""
+    x, y = load_split(base, "test", root)
     offset = base.get("test_offset", 0)
     return x[offset : offset + base["test_size"]], y[offset : offset + base["test_size"]]
 
 
-def train_grid(base: dict, train_params: dict, models_dir: str | Path, progress: bool = True) -> pd.DataFrame:
+def train_grid(base: dict, train_params: dict, root: Path, progress: bool = True) -> pd.DataFrame:
     """Train every model of ``grid`` that has no checkpoint with the same recipe yet; return the
     training histories of all of them (one row per model and epoch).
 
     Reusing checkpoints is what lets a new alpha train only the new models. Checkpoints of models
-    no longer in the grid are removed, so ``models_dir`` always mirrors params.yaml.
+    no longer in the grid are removed, so ``<root>/models`` always mirrors params.yaml.
     """
     runs = grid(base, train_params)
+    models_dir = Path(root) / "models"
     recipe = {k: train_params[k] for k in TRAIN_RECIPE_KEYS}
-    x, y = data.load(base["dataset"], "train", root=base["data_root"], download=base["download"])
-    x_test, y_test = test_split(base)
+    x, y = load_split(base, "train", root)
+    x_test, y_test = test_split(base, root)
     histories = []
     for run in tqdm(runs, desc="models", disable=not progress):
         path = run.checkpoint(models_dir)
-        meta = models.load(path)[1] if path.exists() else None
-        if meta is None or meta.get("recipe") != recipe:
+        meta = models.load(path)[1] if path.exists() else {}
+        if meta.get("recipe") == recipe:
+            history = pd.DataFrame(meta["history"])
+        else:
             model = models.build(run.arch, run.dataset, seed=run.seed)
             history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=progress, **recipe)
             clean = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
             models.save(model, path, **asdict(run), recipe=recipe, clean_accuracy=clean, history=history.to_dict("list"))
-            meta = models.load(path)[1]
-        histories.append(pd.DataFrame(meta["history"]).assign(**asdict(run)))
+        histories.append(history.assign(**asdict(run)))
     wanted = {run.checkpoint(models_dir) for run in runs}
     for stale in Path(models_dir).glob("**/*.pt"):
         if stale not in wanted:
@@ -101,24 +108,25 @@ def attack_specs(attack_params: dict) -> tuple[list[dict], list[dict]]:
     return linf, min_norm
 
 
-def attack_grid(base: dict, train_params: dict, attack_params: dict, models_dir: str | Path,
-                progress: bool = True) -> pd.DataFrame:
-    """Attack every model of the grid; one tidy table with the model's settings on every row."""
-    x, y = test_split(base)
+def attack_grid(base: dict, train_params: dict, attack_params: dict, root: Path, progress: bool = True) -> pd.DataFrame:
+    """Attack every model of the grid; one tidy table with the model's settings on every row.
+
+    The ``checkpoint`` column is the model file's path relative to the repository ``root``.
+    """
+    x, y = test_split(base, root)
     n_min_norm = attack_params["min_norm_size"]
     linf, min_norm = attack_specs(attack_params)
     tables = []
     for run in tqdm(grid(base, train_params), desc="attacked models", disable=not progress):
-        path = run.checkpoint(models_dir)
-        model, meta = models.load(path)
+        path = run.checkpoint(Path(root) / "models")
+        model = models.load(path)[0]
         smoothing = {"method": run.method, "alpha": run.alpha, "temperature": run.temperature}
         kwargs = {"smoothing": smoothing, "batch_size": attack_params["batch_size"], "seed": run.seed, "progress": False}
         results = pd.concat([
             evaluate(model, x, y, linf, **kwargs),
             evaluate(model, x[:n_min_norm], y[:n_min_norm], min_norm, **kwargs).query("attack != 'clean'"),
         ])
-        # the path as seen from the repository root, where models_dir lives
-        tables.append(results.assign(**asdict(run), checkpoint=os.path.relpath(path, Path(models_dir).parent)))
+        tables.append(results.assign(**asdict(run), checkpoint=os.path.relpath(path, root)))
     table = pd.concat(tables, ignore_index=True)
     front = list(asdict(grid(base, train_params)[0]))
     return table[front + [c for c in table.columns if c not in front]]

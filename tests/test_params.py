@@ -4,8 +4,9 @@ import copy
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lsstudy.params import load_params, validate
+from lsstudy.params import apply_overrides, load_params, set_param_args, validate
 from lsstudy.study import grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +60,15 @@ def test_grid_has_baseline_each_method_alpha_and_the_bls_temperature_sweep(param
     assert len(runs) == len(train["archs"]) * len(base["seeds"]) * per_arch
     assert len(set(runs)) == len(runs)
     assert {r.method for r in runs} == set(train["methods"])
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "svhn"])
+def test_paper_scale_experiments_are_valid_and_their_set_args_reproduce_them(params, name):
+    overrides = load_params(ROOT / "params-paper.yaml")[name]
+    merged = validate(apply_overrides(params, overrides))
+    assert merged["base"]["dataset"] == name
+    # what `dvc exp run -S key=value` would set, parsed back as YAML, gives the same parameters
+    args = set_param_args(overrides)
+    assert args[::2] == ["-S"] * (len(args) // 2)
+    parsed = {key: yaml.safe_load(text) for key, _, text in (arg.partition("=") for arg in args[1::2])}
+    assert apply_overrides(params, parsed) == merged
