@@ -95,7 +95,10 @@ def evaluate(
         if spec["attack"] not in MIN_NORM_ATTACKS:
             kwargs["eps"] = eps
         torch.manual_seed(seed)
-        x_adv, l2 = _run_batched(ATTACKS[spec["attack"]], model, x, y, batch_size, **kwargs)
+        if eps == 0:  # a zero budget leaves every point where it is: no need to run the attack
+            x_adv, l2 = x, None
+        else:
+            x_adv, l2 = _run_batched(ATTACKS[spec["attack"]], model, x, y, batch_size, **kwargs)
         robust = clean_correct & (predict(model, x_adv).argmax(1) == y)
         loss = "n/a" if spec["attack"] in MIN_NORM_ATTACKS else spec.get("loss", "ce")
         rows += _rows(spec["attack"], loss, eps, y, robust, l2, clean_correct)
