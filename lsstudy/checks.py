@@ -15,17 +15,30 @@ def check_choice(name: str, value, allowed: Iterable) -> None:
 
 
 def check_alpha(alpha: float, name: str = "alpha") -> None:
-    if not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+    if not (_is_number(alpha) and 0.0 <= alpha <= 1.0):
         raise ValueError(f"{name}={alpha!r} is not allowed; it must be a number in [0, 1]")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_positive(value: float, name: str) -> None:
+    if not (_is_number(value) and value > 0):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number > 0")
+
+
+def check_non_negative(value: float, name: str) -> None:
+    if not (_is_number(value) and value >= 0):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number >= 0")
+
+
 def check_temperature(temperature: float, name: str = "temperature") -> None:
-    if not isinstance(temperature, (int, float)) or not (float(temperature) > 0 and math.isfinite(temperature)):
-        raise ValueError(f"{name}={temperature!r} is not allowed; it must be a finite number > 0")
+    check_positive(temperature, name)
 
 
 def check_eps(eps: float, name: str = "eps") -> None:
-    if not isinstance(eps, (int, float)) or not (float(eps) >= 0 and math.isfinite(eps)):
+    if not (_is_number(eps) and eps >= 0):
         raise ValueError(f"{name}={eps!r} is not allowed; it must be a finite number >= 0 (pixel units, inputs in [0, 1])")
 
 

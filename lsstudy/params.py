@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from lsstudy import data, models, smoothing
-from lsstudy.checks import check_alpha, check_choice, check_eps, check_positive_int, check_temperature
+from lsstudy.checks import check_alpha, check_choice, check_eps, check_non_negative, check_positive,
+                            check_positive_int, check_temperature
 
 PROTOCOLS = ["ce", "smoothed"]
 
@@ -45,8 +46,8 @@ def _each(values, key: str, check) -> None:
 
 
 def _check_number(value, key: str, low: float, high: float, low_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (low < value if low_open else low <= value) and value <= high
-    if not ok:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (ok and (low < value if low_open else low <= value) and value <= high):
         bracket = "(" if low_open else "["
         raise ValueError(f"{key}={value!r} is not allowed; it must be a number in {bracket}{low}, {high}]")
 
@@ -93,9 +94,12 @@ def check_attack(params: dict) -> None:
     check_positive_int(attack["min_norm_size"], "attack.min_norm_size")
     check_positive_int(attack["batch_size"], "attack.batch_size")
     check_positive_int(attack["deepfool"]["steps"], "attack.deepfool.steps")
-    check_eps(attack["deepfool"]["overshoot"], "attack.deepfool.overshoot")
+    check_non_negative(attack["deepfool"]["overshoot"], "attack.deepfool.overshoot")
     for key in ["steps", "search_steps"]:
         check_positive_int(attack["cw_l2"][key], f"attack.cw_l2.{key}")
+    for key in ["lr", "c"]:
+        check_positive(attack["cw_l2"][key], f"attack.cw_l2.{key}")
+    check_non_negative(attack["cw_l2"]["kappa"], "attack.cw_l2.kappa")
 
 
 def check_figures(params: dict) -> None:

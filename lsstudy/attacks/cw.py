@@ -4,7 +4,7 @@ import torch
 from torch import Tensor, nn
 
 from lsstudy.attacks.objectives import margin
-from lsstudy.checks import check_eps, check_positive_int, check_temperature
+from lsstudy.checks import check_non_negative, check_positive, check_positive_int
 
 # x = (tanh(w) + 1) / 2 reaches 0 and 1 only at w = -+inf: shrink x slightly before atanh.
 _TANH_SHRINK = 1 - 1e-6
@@ -55,10 +55,10 @@ def cw_l2(model: nn.Module, x: Tensor, y: Tensor, c: float = 1.0, kappa: float =
         >>> x_adv, l2 = cw_l2(model, x, y, c=1.0, steps=100, search_steps=5)
         >>> robust_accuracy = l2.isinf().float().mean()
     """
-    check_temperature(c, "c")
-    check_eps(kappa, "kappa")
+    check_positive(c, "c")
+    check_non_negative(kappa, "kappa")
     check_positive_int(steps, "steps")
-    check_temperature(lr, "lr")
+    check_positive(lr, "lr")
     check_positive_int(search_steps, "search_steps")
     x = x.detach()
     n = len(x)

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from lsstudy.checks import check_eps, check_positive_int
+from lsstudy.checks import check_non_negative, check_positive_int
 
 # Guards the divisions by ||w||: a zero gradient difference gives no step instead of a NaN.
 _TINY = 1e-12
@@ -69,7 +69,7 @@ def deepfool(model: nn.Module, x: Tensor, y: Tensor, steps: int = 50, overshoot:
         >>> robust_accuracy = l2.isinf().float().mean()
     """
     check_positive_int(steps, "steps")
-    check_eps(overshoot, "overshoot")
+    check_non_negative(overshoot, "overshoot")
     x = x.detach()
     x_adv = x.clone()
     correct = torch.ones(len(x), dtype=torch.bool, device=x.device)
