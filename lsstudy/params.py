@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 
 from lsstudy import data, models, smoothing
-from lsstudy.checks import check_alpha, check_choice, check_eps, check_non_negative, check_positive,
-                            check_positive_int, check_temperature
+from lsstudy.checks import (check_alpha, check_choice, check_eps, check_non_negative, check_positive,
+                            check_positive_int, check_temperature)
 
 PROTOCOLS = ["ce", "smoothed"]
 
