@@ -20,7 +20,8 @@ $(INSTALLED): pyproject.toml
 # The venv comes first on PATH (exported above), so dvc runs each stage with its python.
 study: $(INSTALLED)
 	dvc repro
-	dvc metrics show
+	@echo "Summary (results/figures/table.md); figures in figures/, executed notebooks in reports/:"
+	@cat results/figures/table.md
 
 # One DVC experiment per dataset of params-paper.yaml (GPU advised; data under data/raw/).
 paper: $(INSTALLED)

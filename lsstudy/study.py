@@ -86,7 +86,8 @@ def train_grid(base: dict, train_params: dict, root: Path, progress: bool = True
             history = pd.DataFrame(meta["history"])
         else:
             model = models.build(run.arch, run.dataset, seed=run.seed)
-            history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=progress, **recipe)
+            # one progress bar for the grid: per-epoch bars would flood the executed notebook
+            history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=False, **recipe)
             clean = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
             models.save(model, path, **asdict(run), recipe=recipe, clean_accuracy=clean, history=history.to_dict("list"))
         histories.append(history.assign(**asdict(run)))
