@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: study test paper lab bench
+.PHONY: study test paper lab bench gallery
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # pip (not uv or poetry) because it finds the torch 2.14.1 / torchvision 0.29.1 wheels on this
@@ -41,3 +41,10 @@ bench: $(INSTALLED)
 	python benchmarks/loss_overhead.py
 	python benchmarks/attacks_vs_torchattacks.py
 
+
+# The README's gallery: small copies of a few default-study figures (figures/ itself is a DVC output).
+GALLERY := accuracy_vs_eps_lenet accuracy_vs_alpha_mlp protocol_linear bls_temperature_lenet min_norm_lenet \
+	clean_vs_alpha_lenet per_class_lenet
+gallery:
+	mkdir -p notebooks/gallery
+	for name in $(GALLERY); do cp figures/$$name.png notebooks/gallery/; done

@@ -3,7 +3,8 @@
 The paper claims label smoothing costs nothing: it only changes the target of the cross-entropy.
 This measures one SGD step (forward, loss, backward, update) of the MNIST LeNet on mnist5k batches
 of 100, for F.cross_entropy and for LabelSmoothingLoss with every built-in method. Rounds interleave
-the losses so that drifts of the machine hit all of them alike; the overhead is the ratio of medians.
+the losses, in a rotating order, so that drifts of the machine hit all of them alike; the overhead is
+the ratio of medians.
 
     python benchmarks/loss_overhead.py [--steps 40] [--rounds 15]
 
@@ -43,7 +44,7 @@ def step_time(model, optimizer, loss_fn, batches) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -55,9 +56,11 @@ def main() -> None:
 
     step_time(model, optimizer, F.cross_entropy, batches)  # warm-up
     times = {name: [] for name in losses}
-    for _ in range(args.rounds):
-        for name, loss_fn in losses.items():
-            times[name].append(step_time(model, optimizer, loss_fn, batches))
+    names = list(losses)
+    for round_ in range(args.rounds):
+        # rotate the order each round so that no loss always runs first (or right after another)
+        for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            times[name].append(step_time(model, optimizer, losses[name], batches))
 
     reference = statistics.median(times["F.cross_entropy"])
     rows = [{"loss": name, "median_step_ms": 1e3 * statistics.median(t),

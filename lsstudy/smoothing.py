@@ -141,8 +141,12 @@ class LabelSmoothingLoss(nn.Module):
         self.method, self.alpha, self.temperature, self.reduction = method, float(alpha), float(temperature), reduction
 
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
-        targets = smooth_targets(logits, labels, self.method, self.alpha, self.temperature)
-        per_example = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
+        # -(q . log p) with q = (1 - alpha) onehot(y) + alpha r, without building q or onehot(y):
+        # this is the training hot path (settings were checked once, in __init__).
+        log_p = F.log_softmax(logits, dim=1)
+        r = _DISTRIBUTIONS[self.method](logits.detach(), labels, self.temperature).to(log_p.dtype)
+        true_class = log_p.gather(1, labels[:, None]).squeeze(1)
+        per_example = -(1.0 - self.alpha) * true_class - self.alpha * (r * log_p).sum(dim=1)
         if self.reduction == "none":
             return per_example
         return per_example.sum() if self.reduction == "sum" else per_example.mean()
