@@ -109,6 +109,9 @@ def check_figures(params: dict) -> None:
     check_eps(figures["heatmap_eps"], "figures.heatmap_eps")
     _each(figures["alpha_figure_eps"], "figures.alpha_figure_eps", lambda v, k: check_eps(v, k))
     _each(figures["formats"], "figures.formats", lambda v, k: check_choice(k, v, ["png", "pdf", "svg"]))
+    attacked = _section(params, "attack").get("eps", [])
+    for key in ["table_eps", "heatmap_eps"]:  # these figures need results at exactly that eps
+        check_choice(f"figures.{key}", figures[key], attacked)
 
 
 SECTION_CHECKS = {"base": check_base, "train": check_train, "attack": check_attack, "figures": check_figures}
