@@ -3,6 +3,7 @@
 The notebooks of the pipeline call these functions; they hold no logic of their own.
 """
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,11 +12,22 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lsstudy import data, models
+from lsstudy import data, models, smoothing
+from lsstudy import train as train_module
 from lsstudy.evaluate import evaluate
 from lsstudy.train import predict, train
 
 TRAIN_RECIPE_KEYS = ["epochs", "lr", "momentum", "batch_size", "val_fraction", "patience"]
+# The code a checkpoint depends on: when it changes, reusing old checkpoints would be wrong.
+TRAINING_CODE = [data, models, smoothing, train_module]
+
+
+def training_code_digest() -> str:
+    """SHA-256 of the source of the modules that shape a trained model."""
+    digest = hashlib.sha256()
+    for module in TRAINING_CODE:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,12 +82,14 @@ def train_grid(base: dict, train_params: dict, root: Path, progress: bool = True
     """Train every model of ``grid`` that has no checkpoint with the same recipe yet; return the
     training histories of all of them (one row per model and epoch).
 
-    Reusing checkpoints is what lets a new alpha train only the new models. Checkpoints of models
+    Reusing checkpoints is what lets a new alpha train only the new models; the recipe includes a
+    digest of the training code, so a change to that code retrains everything. Checkpoints of models
     no longer in the grid are removed, so ``<root>/models`` always mirrors params.yaml.
     """
     runs = grid(base, train_params)
     models_dir = Path(root) / "models"
-    recipe = {k: train_params[k] for k in TRAIN_RECIPE_KEYS}
+    settings = {k: train_params[k] for k in TRAIN_RECIPE_KEYS}
+    recipe = {**settings, "code": training_code_digest()}
     x, y = load_split(base, "train", root)
     x_test, y_test = test_split(base, root)
     histories = []
@@ -87,7 +101,7 @@ def train_grid(base: dict, train_params: dict, root: Path, progress: bool = True
         else:
             model = models.build(run.arch, run.dataset, seed=run.seed)
             # one progress bar for the grid: per-epoch bars would flood the executed notebook
-            history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=False, **recipe)
+            history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=False, **settings)
             clean = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
             models.save(model, path, **asdict(run), recipe=recipe, clean_accuracy=clean, history=history.to_dict("list"))
         histories.append(history.assign(**asdict(run)))

@@ -41,3 +41,15 @@ def test_changed_recipe_retrains(tmp_path):
     before = path.stat().st_mtime_ns
     history = train_grid(base, {**train, "epochs": 2}, tmp_path, progress=False)
     assert path.stat().st_mtime_ns != before and history["epoch"].max() == 2
+
+
+def test_changed_training_code_retrains(tmp_path, monkeypatch):
+    params = load_params(ROOT / "params.yaml")
+    base = {**params["base"], "test_size": 50}
+    train = {**params["train"], "archs": ["linear"], "methods": ["none"], "epochs": 1}
+    train_grid(base, train, tmp_path, progress=False)
+    (path,) = (tmp_path / "models").glob("**/*.pt")
+    before = path.stat().st_mtime_ns
+    monkeypatch.setattr("lsstudy.study.training_code_digest", lambda: "edited")
+    train_grid(base, train, tmp_path, progress=False)
+    assert path.stat().st_mtime_ns != before
