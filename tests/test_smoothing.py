@@ -133,3 +133,12 @@ def test_bad_settings_raise_a_value_error_naming_the_argument(kwargs, names):
         LabelSmoothingLoss(**kwargs)
     with pytest.raises(ValueError, match=names):
         smooth_targets(torch.zeros(1, 3), torch.tensor([0]), **kwargs)
+
+
+def test_the_plug_in_example_in_the_module_docstring_runs():
+    import doctest
+
+    import lsstudy.smoothing
+
+    result = doctest.testmod(lsstudy.smoothing)
+    assert result.attempted > 0 and result.failed == 0
