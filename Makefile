@@ -25,7 +25,7 @@ study: $(INSTALLED)
 
 # One DVC experiment per dataset of params-paper.yaml (GPU advised; data under data/raw/).
 paper: $(INSTALLED)
-	for name in mnist cifar10 svhn; do \
+	for name in $$(python -m lsstudy.params experiments params-paper.yaml); do \
 		args=$$(python -m lsstudy.params set-args params-paper.yaml $$name) || exit 1; \
 		dvc exp run -n paper-$$name $$args || exit 1; \
 	done

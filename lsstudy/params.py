@@ -54,15 +54,17 @@ def _check_number(value, key: str, low: float, high: float, low_open: bool = Fal
 
 def check_base(params: dict) -> None:
     base = _section(params, "base")
-    _require(base, "base", ["dataset", "data_root", "download", "seeds", "test_size"])
+    _require(base, "base", ["dataset", "data_root", "download", "seeds", "test_offset", "test_size"])
     check_choice("base.dataset", base["dataset"], data.DATASETS)
     if not isinstance(base["download"], bool):
         raise ValueError(f"base.download={base['download']!r} is not allowed; it must be true or false")
     _each(base["seeds"], "base.seeds", _check_seed)
+    _check_seed(base["test_offset"], "base.test_offset")
     check_positive_int(base["test_size"], "base.test_size")
 
 
 def _check_seed(value, key: str) -> None:
+    """An integer >= 0 (seeds, offsets)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{key}={value!r} is not allowed; it must be an integer >= 0")
 
@@ -162,11 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate every section of --params")
+    names = sub.add_parser("experiments", help="print the experiment names of a file such as params-paper.yaml")
+    names.add_argument("experiments_file")
     exp = sub.add_parser("set-args", help="validate params + an experiment's overrides, print its -S arguments")
     exp.add_argument("experiments_file", help="e.g. params-paper.yaml")
     exp.add_argument("name", help="an experiment (top-level key) of that file, e.g. mnist")
     args = parser.parse_args(argv)
     try:
+        if args.command == "experiments":
+            print(" ".join(load_params(args.experiments_file)))
+            return 0
         params = load_params(args.params)
         if args.command == "check":
             validate(params)

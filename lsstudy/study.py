@@ -5,7 +5,7 @@ The notebooks of the pipeline call these functions; they hold no logic of their 
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -74,7 +74,7 @@ def load_split(base: dict, split: str, root: Path) -> tuple[torch.Tensor, torch.
 def test_split(base: dict, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Points [test_offset, test_offset + test_size) of the test split (the paper's test slices)."""
     x, y = load_split(base, "test", root)
-    offset = base.get("test_offset", 0)
+    offset = base["test_offset"]
     return x[offset : offset + base["test_size"]], y[offset : offset + base["test_size"]]
 
 
@@ -143,5 +143,5 @@ def attack_grid(base: dict, train_params: dict, attack_params: dict, root: Path,
         ])
         tables.append(results.assign(**asdict(run), checkpoint=os.path.relpath(path, root)))
     table = pd.concat(tables, ignore_index=True)
-    front = list(asdict(grid(base, train_params)[0]))
+    front = [field.name for field in fields(RunConfig)]
     return table[front + [c for c in table.columns if c not in front]]

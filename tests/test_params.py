@@ -35,6 +35,7 @@ def test_shipped_params_are_valid(params):
         ("attack", "protocols", ["pgd"], r"attack\.protocols\[0\]='pgd'"),
         ("base", "seeds", [], r"base\.seeds=\[\] .*non-empty list"),
         ("base", "download", "yes", r"base\.download='yes' .*true or false"),
+        ("base", "test_offset", -1, r"base\.test_offset=-1 .*integer >= 0"),
         ("figures", "table_eps", 0.15, r"figures\.table_eps=0\.15 .*choose one of \[0\.0, 0\.05"),
     ],
 )
