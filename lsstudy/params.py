@@ -119,6 +119,67 @@ def check_figures(params: dict) -> None:
 SECTION_CHECKS = {"base": check_base, "train": check_train, "attack": check_attack, "figures": check_figures}
 
 
+# The paper's toy and linear-model arguments (lsstudy/toys): one section and one stage each.
+def _check_toy_common(section: dict, name: str, keys: list[str]) -> None:
+    _require(section, name, keys + ["seed", "formats"])
+    _check_seed(section["seed"], f"{name}.seed")
+    _each(section["formats"], f"{name}.formats", lambda v, k: check_choice(k, v, ["png", "pdf", "svg"]))
+    for key in ["n_train", "n_test", "d", "epochs", "batch_size"]:
+        if key in keys:
+            check_positive_int(section[key], f"{name}.{key}")
+    if "methods" in keys:  # two classes: smoothing needs a wrong class, which every built-in has for K = 2
+        _each(section["methods"], f"{name}.methods", lambda v, k: check_choice(k, v, smoothing.methods()))
+    if "alphas" in keys:
+        _each(section["alphas"], f"{name}.alphas", lambda v, k: check_alpha(v, k))
+    if "temperature" in keys:
+        check_temperature(section["temperature"], f"{name}.temperature")
+    if "eps" in keys:
+        _each(section["eps"], f"{name}.eps", lambda v, k: check_eps(v, k))
+    if "lr" in keys:
+        _check_number(section["lr"], f"{name}.lr", 0.0, 10.0, low_open=True)
+
+
+def check_toy_triangular(params: dict) -> None:
+    toy = _section(params, "toy_triangular")
+    _check_toy_common(toy, "toy_triangular", ["gammas", "methods", "alphas", "temperature", "eps", "n_train",
+                                              "n_test", "figure_alpha"])
+
+    def gamma(value, key):  # the example needs gamma <= 2/3 for 1[x > 0] to be Bayes-optimal
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (ok and 0.5 <= value <= 2 / 3 + 1e-12):
+            raise ValueError(f"{key}={value!r} is not allowed; it must be a number in [1/2, 2/3]")
+
+    _each(toy["gammas"], "toy_triangular.gammas", gamma)
+    check_choice("toy_triangular.figure_alpha", toy["figure_alpha"], toy["alphas"])
+
+
+def check_toy_fading_gaussian(params: dict) -> None:
+    toy = _section(params, "toy_fading_gaussian")
+    _check_toy_common(toy, "toy_fading_gaussian", ["d", "methods", "alphas", "temperature", "eps", "n_train",
+                                                   "n_test", "figure_eps"])
+    check_choice("toy_fading_gaussian.figure_eps", toy["figure_eps"], toy["eps"])
+
+
+def check_toy_gradient_gap(params: dict) -> None:
+    toy = _section(params, "toy_gradient_gap")
+    _check_toy_common(toy, "toy_gradient_gap", ["dataset", "alphas", "eps", "epochs", "lr", "batch_size",
+                                                "figure_eps"])
+    check_choice("toy_gradient_gap.dataset", toy["dataset"], data.DATASETS)
+    _each(toy["figure_eps"], "toy_gradient_gap.figure_eps",
+          lambda v, k: check_choice(k, v, toy["eps"]))
+
+
+def check_toy_logit_squeezing(params: dict) -> None:
+    toy = _section(params, "toy_logit_squeezing")
+    _check_toy_common(toy, "toy_logit_squeezing", ["dataset", "arch", "alphas", "epochs", "lr", "batch_size"])
+    check_choice("toy_logit_squeezing.dataset", toy["dataset"], data.DATASETS)
+    check_choice("toy_logit_squeezing.arch", toy["arch"], models.ARCHS)
+
+
+SECTION_CHECKS.update({"toy_triangular": check_toy_triangular, "toy_fading_gaussian": check_toy_fading_gaussian,
+                       "toy_gradient_gap": check_toy_gradient_gap, "toy_logit_squeezing": check_toy_logit_squeezing})
+
+
 def validate(params: dict, sections: list[str] | None = None) -> dict:
     """Check ``sections`` of ``params`` (all by default); return ``params`` unchanged when valid."""
     for name in sections or list(SECTION_CHECKS):

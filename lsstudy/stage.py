@@ -20,6 +20,11 @@ STAGES = {
     "train": ["base", "train"],
     "attack": ["base", "train", "attack"],
     "figures": ["base", "train", "attack", "figures"],
+    # the paper's toy and linear-model arguments (lsstudy/toys)
+    "toy_triangular": ["toy_triangular"],
+    "toy_fading_gaussian": ["toy_fading_gaussian"],
+    "toy_gradient_gap": ["base", "toy_gradient_gap"],
+    "toy_logit_squeezing": ["base", "toy_logit_squeezing"],
 }
 
 
@@ -35,7 +40,9 @@ def run(stage: str, params_file: str | Path = "params.yaml", root: str | Path = 
     root = Path(root).resolve()
     params = validate(load_params(root / params_file), STAGES[stage])
     base = params["base"]
-    data.check_available(base["dataset"], root / base["data_root"], base["download"])
+    for section in STAGES[stage]:  # every dataset the stage reads, from base's data root
+        if "dataset" in params[section]:
+            data.check_available(params[section]["dataset"], root / base["data_root"], base["download"])
     report = root / "reports" / f"{stage}.ipynb"
     report.parent.mkdir(exist_ok=True)
     papermill.execute_notebook(
