@@ -5,8 +5,13 @@ classifies it correctly both clean and under attack, over all test points (so ad
 never exceeds clean accuracy). For the minimum-norm attacks (DeepFool, CW-L2) the accuracy is what
 the bounded attack leaves (points it failed to flip within its iterations, as the paper reported),
 and the L2 columns summarise the successful perturbations of points that were correct clean.
+
+The rows for all classes also carry ``robust_points``, one character per test point ("1": correct
+clean and under attack), so that per-example combinations of attacks (the worst case over all of
+them, a point counting only if every attack failed on it) can be computed from the table alone.
 """
 
+import inspect
 import math
 
 import pandas as pd
@@ -19,7 +24,10 @@ from lsstudy.checks import check_choice, check_eps
 from lsstudy.train import predict
 
 MIN_NORM_ATTACKS = {"deepfool", "cw_l2"}
-COLUMNS = ["attack", "loss", "eps", "class", "n", "accuracy", "median_l2", "mean_l2"]
+COLUMNS = ["attack", "loss", "eps", "class", "n", "accuracy", "median_l2", "mean_l2", "robust_points"]
+# The objective an attack ascends when its spec names none.
+DEFAULT_LOSS = {"square": "margin"}
+SPEC_KEYS = ("attack", "eps", "name")  # evaluate's own keys; the others go to the attack function
 
 
 def check_attack_spec(spec: dict) -> None:
@@ -48,13 +56,24 @@ def _rows(attack: str, loss: str, eps: float, y: torch.Tensor, robust: torch.Ten
     for cls in ["all", *sorted(y.unique().tolist())]:
         mask = torch.ones_like(y, dtype=torch.bool) if cls == "all" else y == cls
         row = {"attack": attack, "loss": loss, "eps": eps, "class": str(cls), "n": int(mask.sum()),
-               "accuracy": robust[mask].float().mean().item(), "median_l2": math.nan, "mean_l2": math.nan}
+               "accuracy": robust[mask].float().mean().item(), "median_l2": math.nan, "mean_l2": math.nan,
+               "robust_points": points_string(robust) if cls == "all" else ""}
         if l2 is not None:
             flipped = l2[mask & clean_correct & torch.isfinite(l2)]
             if len(flipped):
                 row["median_l2"], row["mean_l2"] = flipped.median().item(), flipped.mean().item()
         rows.append(row)
     return rows
+
+
+def points_string(robust: torch.Tensor) -> str:
+    """A boolean per point as a string of "0" and "1" (the ``robust_points`` column)."""
+    return "".join("1" if r else "0" for r in robust.tolist())
+
+
+def points_mask(points: str) -> torch.Tensor:
+    """The inverse of ``points_string``."""
+    return torch.tensor([c == "1" for c in points], dtype=torch.bool)
 
 
 def evaluate(
@@ -73,13 +92,16 @@ def evaluate(
         model: a logits model in eval mode (its device is used).
         x, y: test images in [0, 1] and labels.
         attacks: specs such as ``{"attack": "fgsm", "eps": [0.1, 0.2], "loss": "ce"}`` or
-            ``{"attack": "deepfool", "steps": 50}``; keys other than attack and eps are passed to the
-            attack function of ``lsstudy.attacks``.
+            ``{"attack": "deepfool", "steps": 50}``; an optional ``name`` labels the rows instead of
+            the attack (to run one attack with two settings); other keys are passed to the attack
+            function of ``lsstudy.attacks``.
         smoothing: the model's {method, alpha, temperature}, needed by specs with ``loss="smoothed"``
             (the paper's protocol).
-        seed: seeds torch before each attack, so random starts are reproducible.
+        seed: seeds torch before each attack, and is passed to attacks with a ``seed`` argument
+            (APGD, Square), so random starts are reproducible.
 
     Returns a DataFrame with columns ``COLUMNS``; ``class`` is "all" or the class index as a string;
+    ``loss`` is the objective the attack ascended (the spec's, else ``DEFAULT_LOSS`` or "ce");
     ``eps`` is NaN and ``loss`` "n/a" for the minimum-norm attacks; the clean row has attack "clean",
     loss "none" and eps 0.
     """
@@ -89,17 +111,19 @@ def evaluate(
     rows = _rows("clean", "none", 0.0, y, clean_correct, None, clean_correct)
     jobs = [(spec, eps) for spec in attacks for eps in (spec.get("eps") or [math.nan])]
     for spec, eps in tqdm(jobs, desc="attacks", disable=not progress, leave=False):
-        kwargs = {k: v for k, v in spec.items() if k not in ("attack", "eps")}
+        kwargs = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
         if kwargs.get("loss") == "smoothed":
             kwargs["smoothing"] = smoothing
         if spec["attack"] not in MIN_NORM_ATTACKS:
             kwargs["eps"] = eps
+        if "seed" in inspect.signature(ATTACKS[spec["attack"]]).parameters:
+            kwargs.setdefault("seed", seed)
         torch.manual_seed(seed)
         if eps == 0:  # a zero budget leaves every point where it is: no need to run the attack
             x_adv, l2 = x, None
         else:
             x_adv, l2 = _run_batched(ATTACKS[spec["attack"]], model, x, y, batch_size, **kwargs)
         robust = clean_correct & (predict(model, x_adv).argmax(1) == y)
-        loss = "n/a" if spec["attack"] in MIN_NORM_ATTACKS else spec.get("loss", "ce")
-        rows += _rows(spec["attack"], loss, eps, y, robust, l2, clean_correct)
+        loss = "n/a" if spec["attack"] in MIN_NORM_ATTACKS else spec.get("loss", DEFAULT_LOSS.get(spec["attack"], "ce"))
+        rows += _rows(spec.get("name", spec["attack"]), loss, eps, y, robust, l2, clean_correct)
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -24,9 +24,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-METHODS = ["none", "standard", "adversarial", "boltzmann", "second_best"]
-NAMES = {"none": "no smoothing", "standard": "SLS", "adversarial": "ALS", "boltzmann": "BLS", "second_best": "SBLS"}
-ATTACKS = {"clean": "clean", "fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "cw_l2": "CW-L2"}
+METHODS = ["none", "standard", "adversarial", "boltzmann", "second_best", "pgd_training", "distillation"]
+NAMES = {"none": "no smoothing", "standard": "SLS", "adversarial": "ALS", "boltzmann": "BLS", "second_best": "SBLS",
+         "pgd_training": "PGD training", "distillation": "distillation"}
+# The defences of lsstudy.baselines: trained at alpha 0, so drawn as references in the alpha figures.
+BASELINES = ["pgd_training", "distillation"]
+ATTACKS = {"clean": "clean", "fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "cw_l2": "CW-L2", "pgd": "PGD",
+           "pgd_more": "PGD (2x steps)", "apgd": "APGD", "square": "Square", "transfer": "transfer",
+           "unbounded": "PGD, unbounded eps"}
 PROTOCOLS = {"ce": "ce: cross-entropy on the true label",
              "smoothed": "smoothed: the model's own smoothed loss (paper's protocol)"}
 MODEL = ["dataset", "arch", "method", "alpha", "temperature"]  # one model, up to its seed
@@ -43,15 +48,15 @@ ALPHA_LIMITS = (-0.02, 1.02)  # whole markers at alpha = 0 and 1
 # colorblind-safe, with SLS and BLS far apart and the unsmoothed baseline in near-black
 _CB = sns.color_palette("colorblind")
 COLORS = {"none": (0.15, 0.15, 0.15), "standard": _CB[0], "adversarial": _CB[2], "boltzmann": _CB[1],
-          "second_best": _CB[4]}
-EXTRA_COLORS = [_CB[i] for i in (3, 5, 8, 9, 6)]
+          "second_best": _CB[4], "pgd_training": _CB[3], "distillation": _CB[7]}
+EXTRA_COLORS = [_CB[i] for i in (5, 8, 9, 6)]
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
     """results/attacks.csv as the attack stage wrote it: ``class`` stays a string ("all", "0", ...)
     and the loss "n/a" of the minimum-norm attacks stays a string (pandas would read it as missing)."""
     blank = [""]
-    return pd.read_csv(path, dtype={"class": str}, keep_default_na=False,
+    return pd.read_csv(path, dtype={"class": str, "robust_points": str}, keep_default_na=False,
                        na_values={"eps": blank, "median_l2": blank, "mean_l2": blank})
 
 
@@ -357,12 +362,14 @@ def _shade_degenerate(ax, methods: list[str], num_classes: int) -> None:
 
 
 def _alpha_panel(ax, rows: pd.DataFrame, y: str, colors: dict, num_classes: int) -> None:
-    """``y`` vs alpha per smoothing method, no smoothing as a horizontal reference, degenerate range shaded."""
-    smoothed = rows[rows["method"] != "none"]
+    """``y`` vs alpha per smoothing method; no smoothing and the baseline defences as horizontal
+    references; degenerate range shaded."""
+    smoothed = rows[~rows["method"].isin(["none", *BASELINES])]
     _method_lines(ax, smoothed, "alpha", y, colors)
-    baseline = rows.loc[rows["method"] == "none", y]
-    if baseline.notna().any():
-        _reference(ax, baseline, colors["none"], _name("none"))
+    for method, linestyle in zip(["none", *BASELINES], ["--", "-.", ":"]):
+        reference = rows.loc[rows["method"] == method, y]
+        if reference.notna().any():
+            _reference(ax, reference, colors[method], _name(method), linestyle)
     _shade_degenerate(ax, _method_order(smoothed), num_classes)
 
 
@@ -481,7 +488,7 @@ def per_class_heatmap(results: pd.DataFrame, arch: str, eps: float, attack_param
     rows = every[every["class"] != "all"]
     num_classes = _num_classes(every)
     baseline = rows[rows["method"] == "none"]
-    methods = [m for m in _method_order(rows) if m != "none"]
+    methods = [m for m in _method_order(rows) if m not in ["none", *BASELINES]]
     ncols = min(2, len(methods))
     fig, axes = _figure(-(-len(methods) // ncols), ncols, panel=(4.8, 3.8), sharey=True)
     for ax, method in zip(axes.flat, methods):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from lsstudy import data, models, smoothing
+from lsstudy import baselines, data, models, smoothing
 from lsstudy.checks import (check_alpha, check_choice, check_eps, check_non_negative, check_positive,
                             check_positive_int, check_temperature)
 
@@ -38,11 +38,19 @@ def _require(section: dict, prefix: str, keys: list[str]) -> None:
         raise ValueError(f"params: {prefix}.{missing[0]} is missing")
 
 
-def _each(values, key: str, check) -> None:
-    if not isinstance(values, list) or not values:
-        raise ValueError(f"{key}={values!r} is not allowed; it must be a non-empty list")
+def _each(values, key: str, check, may_be_empty: bool = False) -> None:
+    if not isinstance(values, list) or not (values or may_be_empty):
+        raise ValueError(f"{key}={values!r} is not allowed; it must be a {'' if may_be_empty else 'non-empty '}list")
     for i, value in enumerate(values):
         check(value, f"{key}[{i}]")
+
+
+def _mapping(section: dict, prefix: str, key: str, keys: list[str]) -> dict:
+    """``section[key]``, a mapping holding ``keys``."""
+    if not isinstance(section.get(key), dict):
+        raise ValueError(f"{prefix}.{key}={section.get(key)!r} is not allowed; it must be a mapping with keys {keys}")
+    _require(section[key], f"{prefix}.{key}", keys)
+    return section[key]
 
 
 def _check_number(value, key: str, low: float, high: float, low_open: bool = False) -> None:
@@ -72,6 +80,7 @@ def _check_seed(value, key: str) -> None:
 def check_train(params: dict) -> None:
     train = _section(params, "train")
     _require(train, "train", ["archs", "methods", "alphas", "temperature", "bls_temperatures", "bls_alpha",
+                              "baselines", "pgd_training", "distillation", "transfer_seed",
                               "epochs", "lr", "momentum", "batch_size", "val_fraction", "patience"])
     _each(train["archs"], "train.archs", lambda v, k: check_choice(k, v, models.ARCHS))
     _each(train["methods"], "train.methods", lambda v, k: check_choice(k, v, smoothing.methods()))
@@ -79,6 +88,21 @@ def check_train(params: dict) -> None:
     check_temperature(train["temperature"], "train.temperature")
     _each(train["bls_temperatures"], "train.bls_temperatures", lambda v, k: check_temperature(v, k))
     check_alpha(train["bls_alpha"], "train.bls_alpha")
+    _each(train["baselines"], "train.baselines", lambda v, k: check_choice(k, v, baselines.BASELINES), may_be_empty=True)
+    pgd_training = _mapping(train, "train", "pgd_training", ["eps", "steps", "start_epoch"])
+    check_eps(pgd_training["eps"], "train.pgd_training.eps")
+    check_positive_int(pgd_training["steps"], "train.pgd_training.steps")
+    check_positive_int(pgd_training["start_epoch"], "train.pgd_training.start_epoch")
+    distillation = _mapping(train, "train", "distillation", ["temperature", "lr"])
+    check_temperature(distillation["temperature"], "train.distillation.temperature")
+    rates = _mapping(distillation, "train.distillation", "lr", train["archs"])
+    for arch in train["archs"]:
+        _check_number(rates[arch], f"train.distillation.lr.{arch}", 0.0, 10.0, low_open=True)
+    _check_seed(train["transfer_seed"], "train.transfer_seed")
+    seeds = _section(params, "base").get("seeds", [])
+    if train["transfer_seed"] in seeds:  # the source must be independent of every model it attacks
+        raise ValueError(f"train.transfer_seed={train['transfer_seed']!r} is not allowed; it must differ from "
+                         f"every base.seeds value {seeds}")
     check_positive_int(train["epochs"], "train.epochs")
     check_positive_int(train["batch_size"], "train.batch_size")
     check_positive_int(train["patience"], "train.patience")
@@ -102,6 +126,21 @@ def check_attack(params: dict) -> None:
     for key in ["lr", "c"]:
         check_positive(attack["cw_l2"][key], f"attack.cw_l2.{key}")
     check_non_negative(attack["cw_l2"]["kappa"], "attack.cw_l2.kappa")
+    check_strong(attack)
+
+
+def check_strong(attack: dict) -> None:
+    """attack.strong: its eps must be attacked by FGSM and BIM too (they join the per-point worst case)."""
+    strong = _mapping(attack, "attack", "strong",
+                      ["eps", "pgd", "apgd_steps", "square_queries", "transfer", "unbounded_eps"])
+    _each(strong["eps"], "attack.strong.eps", lambda v, k: check_choice(k, v, [e for e in attack["eps"] if e > 0]))
+    for key in ["pgd", "transfer"]:
+        settings = _mapping(strong, "attack.strong", key, ["steps", "restarts"])
+        for name in ["steps", "restarts"]:
+            check_positive_int(settings[name], f"attack.strong.{key}.{name}")
+    check_positive_int(strong["apgd_steps"], "attack.strong.apgd_steps")
+    check_positive_int(strong["square_queries"], "attack.strong.square_queries")
+    check_eps(strong["unbounded_eps"], "attack.strong.unbounded_eps")
 
 
 def check_figures(params: dict) -> None:
@@ -116,7 +155,15 @@ def check_figures(params: dict) -> None:
         check_choice(f"figures.{key}", figures[key], attacked)
 
 
-SECTION_CHECKS = {"base": check_base, "train": check_train, "attack": check_attack, "figures": check_figures}
+def check_verdict(params: dict) -> None:
+    verdict = _section(params, "verdict")
+    _require(verdict, "verdict", ["tolerance", "unbounded_max"])
+    _check_number(verdict["tolerance"], "verdict.tolerance", 0.0, 1.0)
+    _check_number(verdict["unbounded_max"], "verdict.unbounded_max", 0.0, 1.0)
+
+
+SECTION_CHECKS = {"base": check_base, "train": check_train, "attack": check_attack, "figures": check_figures,
+                  "verdict": check_verdict}
 
 
 # The paper's toy and linear-model arguments (lsstudy/toys): one section and one stage each.

@@ -20,6 +20,7 @@ STAGES = {
     "train": ["base", "train"],
     "attack": ["base", "train", "attack"],
     "figures": ["base", "train", "attack", "figures"],
+    "verdict": ["base", "train", "attack", "figures", "verdict"],
     # the paper's toy and linear-model arguments (lsstudy/toys)
     "toy_triangular": ["toy_triangular"],
     "toy_fading_gaussian": ["toy_fading_gaussian"],

@@ -6,6 +6,8 @@ hold-out of the training data (the authors used a slice of the test set; holding
 keeps the test set unseen).
 """
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import torch
@@ -16,6 +18,9 @@ from tqdm.auto import tqdm
 from lsstudy.checks import check_positive_int
 from lsstudy.runtime import default_device, seed_everything
 from lsstudy.smoothing import LabelSmoothingLoss
+
+# (model in train mode, images, labels, epoch counted from 1) -> mean loss of the batch
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
 def stratified_holdout(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,15 +64,21 @@ def train(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    batch_loss: BatchLoss | None = None,
 ) -> pd.DataFrame:
-    """Train ``model`` in place on (x, y) with ``LabelSmoothingLoss(method, alpha, temperature)``.
+    """Train ``model`` in place on (x, y) with ``LabelSmoothingLoss(method, alpha, temperature)``,
+    or with ``batch_loss`` when given (the baselines of ``lsstudy.baselines``).
 
-    Returns the history, one row per epoch: epoch, lr, train_loss (the smoothed loss), val_loss
+    Returns the history, one row per epoch: epoch, lr, train_loss (the training loss), val_loss
     (plain cross-entropy on the hold-out, which drives the schedule), val_accuracy. With
     ``val_fraction=0`` there is no hold-out and the schedule follows the training loss.
     The model is left in eval mode on ``device``.
     """
-    criterion = LabelSmoothingLoss(method, alpha, temperature)
+    if batch_loss is None:
+        criterion = LabelSmoothingLoss(method, alpha, temperature)
+
+        def batch_loss(model, x, y, epoch):
+            return criterion(model(x), y)
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
     generator = seed_everything(seed)
@@ -86,7 +97,7 @@ def train(
         total = 0.0
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            loss = criterion(model(x_train[batch]), y_train[batch])
+            loss = batch_loss(model, x_train[batch], y_train[batch], epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -9,13 +9,15 @@ import torch.nn.functional as F
 import torchattacks
 
 from lsstudy import models
-from lsstudy.attacks import ATTACKS, attack_loss, bim, cw_l2, deepfool, fgsm, pgd
+from lsstudy.attacks import ATTACKS, TransferSource, attack_loss, bim, cw_l2, deepfool, fgsm, pgd
 from lsstudy.smoothing import LabelSmoothingLoss, methods
 
 LINF = ["fgsm", "bim", "pgd"]
 # Cheap settings for the contract tests; the strength tests below use the defaults or more.
 FAST = {"fgsm": {"eps": 0.1}, "bim": {"eps": 0.1, "steps": 3}, "pgd": {"eps": 0.1, "steps": 3},
-        "deepfool": {"steps": 3}, "cw_l2": {"steps": 3, "search_steps": 2}}
+        "deepfool": {"steps": 3}, "cw_l2": {"steps": 3, "search_steps": 2}, "apgd": {"eps": 0.1, "steps": 3},
+        "square": {"eps": 0.1, "queries": 5},
+        "transfer": {"eps": 0.1, "source": TransferSource(models.build("lenet", "mnist5k", seed=1), steps=2)}}
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +206,10 @@ def test_attacks_leave_the_model_alone(trained_lenet, batch, name, training):
     *[(n, {"eps": -0.1}, "eps") for n in LINF],
     *[(n, {"loss": "hinge"}, "loss") for n in LINF],
     *[(n, {"loss": "smoothed"}, "smoothing") for n in LINF],
-    *[(n, {"steps": 0}, "steps") for n in ["bim", "pgd", "deepfool", "cw_l2"]],
+    *[(n, {"steps": 0}, "steps") for n in ["bim", "pgd", "deepfool", "cw_l2", "apgd"]],
+    *[(n, {"eps": -0.1}, "eps") for n in ["apgd", "square", "transfer"]],
+    ("apgd", {"loss": "margin"}, "loss"),
+    ("square", {"queries": 0}, "queries"),
     ("pgd", {"restarts": 0}, "restarts"),
     ("pgd", {"step_size": -1.0}, "step_size"),
     ("deepfool", {"overshoot": -0.1}, "overshoot"),

@@ -59,9 +59,11 @@ def test_grid_has_baseline_each_method_alpha_and_the_bls_temperature_sweep(param
     per_arch = 1 + 4 * len(train["alphas"]) + len(set(train["bls_temperatures"]) - {train["temperature"]})
     if train["bls_alpha"] not in train["alphas"]:
         per_arch += 1  # the sweep's point at train.temperature is then a model of its own
+    per_arch += len(train["baselines"])
     assert len(runs) == len(train["archs"]) * len(base["seeds"]) * per_arch
     assert len(set(runs)) == len(runs)
-    assert {r.method for r in runs} == set(train["methods"])
+    assert {r.method for r in runs} == set(train["methods"]) | set(train["baselines"])
+    assert {(r.method, r.alpha) for r in runs if r.method in train["baselines"]} == {(b, 0.0) for b in train["baselines"]}
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "svhn"])

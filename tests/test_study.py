@@ -1,21 +1,22 @@
 """The study grid: adding an alpha trains only the new models; dropped models leave models/; a changed
-recipe or changed training code retrains."""
+recipe or changed training code retrains; the transfer source is trained beside the grid, not in it."""
 
 from pathlib import Path
 
 import pytest
 
 from lsstudy.params import load_params
-from lsstudy.study import grid, train_grid
+from lsstudy.study import grid, train_grid, transfer_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(**train_overrides) -> tuple[dict, dict]:
-    """(base, train) sections for a few one-epoch linear models."""
+    """(base, train) sections for a few one-epoch linear models, one seed, no baseline defences."""
     params = load_params(ROOT / "params.yaml")
-    base = {**params["base"], "test_size": 50}
-    train = {**params["train"], "archs": ["linear"], "methods": ["none"], "epochs": 1, **train_overrides}
+    base = {**params["base"], "test_size": 50, "seeds": [0]}
+    train = {**params["train"], "archs": ["linear"], "methods": ["none"], "baselines": [], "epochs": 1,
+             **train_overrides}
     return base, train
 
 
@@ -27,17 +28,19 @@ def test_new_alpha_trains_only_new_models_and_stale_checkpoints_go(tmp_path):
     base, train = tiny(methods=["none", "adversarial"], alphas=[0.1])
     train_grid(base, train, tmp_path, progress=False)
     first = checkpoints(tmp_path)
-    assert len(first) == 2
+    assert len(first) == 2 + 1  # and the transfer source
 
     history = train_grid(base, {**train, "alphas": [0.1, 0.3]}, tmp_path, progress=False)
     second = checkpoints(tmp_path)
-    assert len(second) == 3
+    assert len(second) == 3 + 1
     assert all(second[p] == t for p, t in first.items())  # untouched, reused
     assert set(history["alpha"]) == {0.0, 0.1, 0.3}
+    assert set(history["seed"]) == {0}  # the transfer source's history is not the grid's
 
     fewer = {**train, "alphas": [0.3]}
     train_grid(base, fewer, tmp_path, progress=False)
-    assert set(checkpoints(tmp_path)) == {run.checkpoint(tmp_path / "models") for run in grid(base, fewer)}
+    wanted = grid(base, fewer) + transfer_sources(base, fewer)
+    assert set(checkpoints(tmp_path)) == {run.checkpoint(tmp_path / "models") for run in wanted}
 
 
 @pytest.mark.parametrize("change", ["recipe", "code"])
