@@ -42,9 +42,10 @@ bench: $(INSTALLED)
 	python benchmarks/attacks_vs_torchattacks.py
 
 
-# The README's gallery: small copies of a few default-study figures (figures/ itself is a DVC output).
-GALLERY := accuracy_vs_eps_lenet accuracy_vs_alpha_mlp protocol_linear bls_temperature_lenet min_norm_lenet \
-	clean_vs_alpha_lenet per_class_lenet
+# The README's gallery: small copies of a few default-study figures (figures/ and results/ are DVC outputs).
+GALLERY := figures/accuracy_vs_eps_lenet figures/accuracy_vs_alpha_mlp figures/protocol_linear \
+	figures/bls_temperature_lenet figures/min_norm_lenet figures/clean_vs_alpha_lenet figures/per_class_lenet \
+	results/verdict/verdict_eps0.1 results/verdict/diagnostics_lenet results/verdict/diagnostics_mlp
 gallery:
 	mkdir -p notebooks/gallery
-	for name in $(GALLERY); do cp figures/$$name.png notebooks/gallery/; done
+	for name in $(GALLERY); do cp $$name.png notebooks/gallery/; done

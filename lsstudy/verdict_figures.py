@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from lsstudy.figures import BASELINES, COLORS, METHODS, NAMES
 from lsstudy.verdict import LADDER
 
+FLOOR = 1e-8  # where the diagnostics figure draws gradient norms of exactly 0
 GAIN_LABEL = "accuracy gain over no smoothing\n(fraction of test points, same seed)"
 
 
@@ -74,14 +75,16 @@ def diagnostics(points: pd.DataFrame, arch: str, temperature: float) -> Figure:
     rows = rows[(rows["method"] != "boltzmann") | np.isclose(rows["temperature"], temperature)]
     if rows.empty:
         raise ValueError(f"arch={arch!r} has no diagnostics; choose one of {sorted(points['arch'].unique())}")
+    # a saturated softmax gives a gradient of exactly 0, which a log axis would drop: drawn at FLOOR
     rows = rows.assign(alpha_label=[f"{a:g}" for a in rows["alpha"]],
-                       method_name=[NAMES.get(m, m) for m in rows["method"]])
+                       method_name=[NAMES.get(m, m) for m in rows["method"]],
+                       grad_l1=rows["grad_l1"].clip(lower=FLOOR), margin_grad_l1=rows["margin_grad_l1"].clip(lower=FLOOR))
     hue_order = [NAMES[m] for m in METHODS if m in set(rows["method"])]
     palette = {NAMES[m]: COLORS[m] for m in METHODS if m in set(rows["method"])}
     order = [f"{a:g}" for a in sorted(rows["alpha"].unique())]
-    panels = [("grad_l1", "||d CE / dx||_1 (log scale)", True),
+    panels = [("grad_l1", f"||d CE / dx||_1 (log scale; 0 drawn at {FLOOR:g})", True),
               ("margin_grad_l1", "||d margin / dx||_1 (log scale)", True),
-              ("margin", "logit margin z_y - max_j z_j", False)]
+              ("margin", "logit margin z_y - max_j z_j (log scale)", True)]  # > 0 on correct points
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2), layout="constrained")
     for ax, (column, label, log) in zip(axes, panels):
         sns.boxplot(rows, x="alpha_label", y=column, hue="method_name", order=order, hue_order=hue_order,

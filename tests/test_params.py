@@ -37,11 +37,32 @@ def test_shipped_params_are_valid(params):
         ("base", "download", "yes", r"base\.download='yes' .*true or false"),
         ("base", "test_offset", -1, r"base\.test_offset=-1 .*integer >= 0"),
         ("figures", "table_eps", 0.15, r"figures\.table_eps=0\.15 .*choose one of \[0\.0, 0\.05"),
+        ("train", "baselines", ["mixup"], r"train\.baselines\[0\]='mixup' .*choose one of"),
+        ("train", "transfer_seed", 1, r"train\.transfer_seed=1 .*differ from every base\.seeds"),
+        ("train", "distillation", {"temperature": 100.0, "lr": {"linear": 1.0}}, r"train\.distillation\.lr\.mlp is missing"),
+        ("train", "pgd_training", {"eps": 0.2, "steps": 0, "start_epoch": 2}, r"train\.pgd_training\.steps=0 .*integer >= 1"),
+        ("verdict", "tolerance", 2, r"verdict\.tolerance=2 .*\[0\.0, 1\.0\]"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_and_what_is_allowed(params, section, key, value, message):
     bad = copy.deepcopy(params)
     bad[section][key] = value
+    with pytest.raises(ValueError, match=message):
+        validate(bad)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("eps", [0.15], r"attack\.strong\.eps\[0\]=0\.15 .*choose one of \[0\.05, 0\.1"),
+        ("pgd", {"steps": 20}, r"attack\.strong\.pgd\.restarts is missing"),
+        ("square_queries", 0, r"attack\.strong\.square_queries=0 .*integer >= 1"),
+        ("unbounded_eps", -1, r"attack\.strong\.unbounded_eps=-1 .*>= 0"),
+    ],
+)
+def test_bad_strong_attack_values_are_refused_by_name(params, key, value, message):
+    bad = copy.deepcopy(params)
+    bad["attack"]["strong"][key] = value
     with pytest.raises(ValueError, match=message):
         validate(bad)
 

@@ -1,0 +1,144 @@
+"""The strong evaluation: every strong attack beats FGSM on a trained model, APGD (torchattacks) agrees
+with this package's PGD, transfer examples ignore the target, the per-point worst case is never above
+any single attack, and the sanity checks flag a deliberately masked model but not an ordinary one."""
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from lsstudy import models, sanity
+from lsstudy.attacks import TransferSource, apgd, fgsm, pgd, square, transfer
+from lsstudy.evaluate import evaluate
+from lsstudy.study import strong_specs
+from lsstudy.verdict import KEYS, verdict_table
+
+EPS = 0.1
+STRONG = {"eps": [EPS], "pgd": {"steps": 20, "restarts": 2}, "apgd_steps": 20, "square_queries": 300,
+          "transfer": {"steps": 10, "restarts": 1}, "unbounded_eps": 0.5}
+LINF = [{"attack": "fgsm", "eps": [EPS], "loss": loss} for loss in ["ce", "smoothed"]] + \
+       [{"attack": "bim", "eps": [EPS], "loss": loss, "steps": 10} for loss in ["ce", "smoothed"]]
+
+
+class Scaled(nn.Module):
+    """A model whose logits are multiplied by a huge constant: same predictions, but the softmax
+    saturates in float32, so the cross-entropy and its gradient are exactly 0 on correct points."""
+
+    def __init__(self, model: nn.Module, factor: float = 1e4):
+        super().__init__()
+        self.model, self.factor = model, factor
+
+    def forward(self, x):
+        return self.model(x) * self.factor
+
+
+@pytest.fixture(scope="module")
+def batch(mnist5k_test):
+    x, y = mnist5k_test
+    return x[:200], y[:200]
+
+
+@pytest.fixture(scope="module")
+def source():
+    """An independently trained source: another seed's unsmoothed LeNet would do; an untrained one is
+    enough to test the mechanics."""
+    return TransferSource(models.build("lenet", "mnist5k", seed=7), steps=5)
+
+
+def accuracy(model, x, y) -> float:
+    with torch.no_grad():
+        return (model(x).argmax(dim=1) == y).float().mean().item()
+
+
+@pytest.mark.parametrize("attack", [
+    lambda m, x, y: pgd(m, x, y, EPS, steps=20, restarts=2, loss="ce"),
+    lambda m, x, y: pgd(m, x, y, EPS, steps=20, restarts=2, loss="margin"),
+    lambda m, x, y: apgd(m, x, y, EPS, steps=20, loss="ce"),
+    lambda m, x, y: apgd(m, x, y, EPS, steps=20, loss="dlr"),
+    # a random search needs its queries: at 300 it still trails FGSM on this model (0.85 against 0.80)
+    lambda m, x, y: square(m, x, y, EPS, queries=1000),
+], ids=["pgd-ce", "pgd-margin", "apgd-ce", "apgd-dlr", "square"])
+def test_each_strong_attack_lowers_accuracy_at_least_as_much_as_fgsm(trained_lenet, batch, attack):
+    x, y = batch[0][:100], batch[1][:100]
+    torch.manual_seed(0)
+    assert accuracy(trained_lenet, attack(trained_lenet, x, y), y) <= accuracy(trained_lenet, fgsm(trained_lenet, x, y, EPS), y)
+
+
+@pytest.mark.parametrize("loss, pgd_loss", [("ce", "ce"), ("dlr", "margin")])
+def test_apgd_is_at_least_as_strong_as_pgd_with_as_many_steps(trained_lenet, batch, loss, pgd_loss):
+    """The cross-check of the torchattacks implementation: APGD, with its adaptive step, should not
+    lose to fixed-step PGD on a comparable loss (allowing 2 points in 100 for the random starts)."""
+    x, y = batch
+    ours = pgd(trained_lenet, x, y, EPS, steps=20, loss=pgd_loss, generator=torch.Generator().manual_seed(0))
+    theirs = apgd(trained_lenet, x, y, EPS, steps=20, loss=loss)
+    assert accuracy(trained_lenet, theirs, y) <= accuracy(trained_lenet, ours, y) + 0.02
+
+
+def test_transfer_examples_are_the_source_pgd_whatever_the_target(trained_lenet, batch, source):
+    x, y = batch[0][:32], batch[1][:32]
+    first = transfer(trained_lenet, x, y, EPS, source)
+    other_target = transfer(models.build("mlp", "mnist5k", seed=0), x, y, EPS, source)
+    assert other_target is first  # crafted once, whatever the target
+    reference = pgd(source.source, x, y, EPS, steps=5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(first, reference)
+    assert (first - x).abs().max() <= EPS + 1e-6 and first.min() >= 0 and first.max() <= 1
+
+
+def _table(model, x, y, source) -> pd.DataFrame:
+    """The attack table of one model, as the attack stage writes it."""
+    rows = evaluate(model.eval(), x, y, LINF + strong_specs(STRONG, source),
+                    smoothing={"method": "none", "alpha": 0.0, "temperature": 1.0}, progress=False)
+    return rows.assign(dataset="mnist5k", arch="lenet", method="none", alpha=0.0, temperature=1.0, seed=0,
+                       checkpoint="in-memory")
+
+
+@pytest.fixture(scope="module")
+def verdicts(trained_lenet, batch, source):
+    x, y = batch[0][:100], batch[1][:100]
+    out = {}
+    for name, model in [("ordinary", trained_lenet), ("masked", Scaled(trained_lenet))]:
+        table = _table(model, x, y, source)
+        out[name] = (table, verdict_table(table, STRONG, tolerance=0.03, unbounded_max=0.05).iloc[0])
+    return out
+
+
+def test_sanity_checks_flag_a_masked_model(verdicts):
+    table, row = verdicts["masked"]
+    assert row["masking_suspected"] and row["unbounded"] and row["margin_loss"]
+    assert "PGD-CE at the unbounded eps leaves" in row["reasons"]
+    # the masked model is no more robust than the ordinary one: only the gradient is hidden
+    assert row["robust_accuracy"] <= verdicts["ordinary"][1]["robust_accuracy"] + 0.02
+    assert row["paper_protocol_accuracy"] >= row["clean_accuracy"] - 0.02  # BIM finds nothing
+
+
+def test_sanity_checks_do_not_flag_an_ordinary_model(verdicts):
+    _, row = verdicts["ordinary"]
+    assert not row["masking_suspected"], row["reasons"]
+    assert row["reasons"] == ""
+
+
+@pytest.mark.parametrize("name", ["ordinary", "masked"])
+def test_worst_case_is_never_above_any_single_attack(verdicts, name):
+    table, row = verdicts[name]
+    at_eps = table[(table["class"] == "all") & (table["eps"] == EPS) & (table["attack"] != "clean")]
+    assert len(at_eps) == 4 + 7  # FGSM and BIM under both protocols, and the 7 strong attacks
+    assert (row["robust_accuracy"] <= at_eps["accuracy"] + 1e-12).all()
+    assert row["robust_accuracy"] <= row["clean_accuracy"]
+    single = {(r.attack, r.loss): r.accuracy for r in at_eps.itertuples()}
+    assert row["strongest_attack"] in {f"{a} ({loss})" for (a, loss), acc in single.items() if acc == min(single.values())}
+
+
+def test_per_point_worst_case_by_hand():
+    attacks = {("fgsm", "ce"): "1101", ("pgd", "ce"): "1011", ("square", "margin"): "1111"}
+    assert sanity.accuracy(attacks, list(attacks)) == 0.5  # only points 0 and 3 survive all three
+    assert sanity.accuracy(attacks, [("square", "margin")]) == 1.0
+    assert sanity.best_single(attacks, list(attacks)) == 0.75
+    assert sanity.accuracy(attacks, [("apgd", "dlr")]) != sanity.accuracy(attacks, [("apgd", "dlr")])  # NaN: absent
+
+
+def test_verdict_columns_are_the_documented_ones(verdicts):
+    _, row = verdicts["ordinary"]
+    assert list(row.index[:len(KEYS) + 1]) == [*KEYS, "eps"]
+    for column in ["clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy", "robust_accuracy",
+                   "strongest_attack", *sanity.FLAGS, "masking_suspected", "reasons"]:
+        assert column in row.index
