@@ -122,8 +122,9 @@ def test_worst_case_is_never_above_any_single_attack(verdicts, name):
     table, row = verdicts[name]
     at_eps = table[(table["class"] == "all") & (table["eps"] == EPS) & (table["attack"] != "clean")]
     assert len(at_eps) == 4 + 7  # FGSM and BIM under both protocols, and the 7 strong attacks
-    assert (row["robust_accuracy"] <= at_eps["accuracy"] + 1e-12).all()
-    assert row["robust_accuracy"] <= row["clean_accuracy"]
+    # the table's accuracies are float32 means (0.77 is stored as 0.76999998): compare to float32 precision
+    assert (row["robust_accuracy"] <= at_eps["accuracy"] + 1e-6).all()
+    assert row["robust_accuracy"] <= row["clean_accuracy"] + 1e-6
     single = {(r.attack, r.loss): r.accuracy for r in at_eps.itertuples()}
     assert row["strongest_attack"] in {f"{a} ({loss})" for (a, loss), acc in single.items() if acc == min(single.values())}
 
