@@ -170,3 +170,11 @@ def load(name: str, split: str, root: str = "data/raw", download: bool = False) 
             raise
         raise DataNotFoundError(_not_found_message(name, split, folder)) from None
     return x.contiguous().float().div_(255), y.long()
+
+
+def load_test_slice(name: str, offset: int, size: int, root: str = "data/raw", download: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points [offset, offset + size) of the test split of ``name`` (the paper's test slices);
+    ``root`` and ``download`` as in ``load``."""
+    x, y = load(name, "test", root, download)
+    return x[offset : offset + size], y[offset : offset + size]

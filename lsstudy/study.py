@@ -106,9 +106,8 @@ def load_split(base: dict, split: str, root: Path) -> tuple[torch.Tensor, torch.
 
 def test_split(base: dict, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Points [test_offset, test_offset + test_size) of the test split (the paper's test slices)."""
-    x, y = load_split(base, "test", root)
-    offset = base["test_offset"]
-    return x[offset : offset + base["test_size"]], y[offset : offset + base["test_size"]]
+    return data.load_test_slice(base["dataset"], base["test_offset"], base["test_size"],
+                                root=Path(root) / base["data_root"], download=base["download"])
 
 
 def train_grid(base: dict, train_params: dict, root: Path, progress: bool = True) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import torch
 from torchvision import datasets as tv
 from torchvision.datasets import utils as tv_utils
 
-from lsstudy.data import EXPECTED_FILES, DataNotFoundError, load
+from lsstudy.data import EXPECTED_FILES, DataNotFoundError, load, load_test_slice
 
 TORCHVISION_DATASETS = ["mnist", "fashion_mnist", "cifar10", "svhn"]
 N = {"train": 20, "test": 10}
@@ -59,6 +59,11 @@ def test_mnist5k_shapes_range_and_stratified_sizes(mnist5k):
 def test_mnist5k_is_deterministic(mnist5k):
     x, y = load("mnist5k", "test")
     assert torch.equal(x, mnist5k["test"][0]) and torch.equal(y, mnist5k["test"][1])
+
+
+def test_test_slice_is_the_window_of_the_test_split(mnist5k):
+    x, y = load_test_slice("mnist5k", 10, 20)
+    assert torch.equal(x, mnist5k["test"][0][10:30]) and torch.equal(y, mnist5k["test"][1][10:30])
 
 
 def test_mnist5k_splits_are_disjoint_and_shuffled(mnist5k):

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
-from lsstudy import models
+from lsstudy import data, models
 from lsstudy.attacks import fgsm
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
@@ -92,11 +92,8 @@ def study(dataset: str, alphas: list[float], eps: list[float], epochs: int, lr: 
     (alpha, eps, measure) with measure in clean-included "fgsm" (measured), "pair_attack" (worst case
     within [0, 1]) and "certified" (the bound), over test points [test_offset, test_offset + test_size).
     """
-    from lsstudy import data
-
     x_train, y_train = data.load(dataset, "train", root, download)
-    x_test, y_test = data.load(dataset, "test", root, download)
-    x_test, y_test = x_test[test_offset:test_offset + test_size], y_test[test_offset:test_offset + test_size]
+    x_test, y_test = data.load_test_slice(dataset, test_offset, test_size, root, download)
     norms, accuracy = [], []
     with one_thread():  # small models (see lsstudy.toys.one_thread)
         for alpha in tqdm(alphas, desc="gradient gap: ALS models"):

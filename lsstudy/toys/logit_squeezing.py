@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from lsstudy import models
+from lsstudy import data, models
 from lsstudy.smoothing import LabelSmoothingLoss
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
@@ -54,11 +54,8 @@ def study(dataset: str, arch: str, alphas: list[float], epochs: int, lr: float, 
     quartiles; spreads has one row per (alpha, test point) with the logit spread and the smallest
     probability min_j p_j.
     """
-    from lsstudy import data
-
     x_train, y_train = data.load(dataset, "train", root, download)
-    x_test, y_test = data.load(dataset, "test", root, download)
-    x_test, y_test = x_test[test_offset:test_offset + test_size], y_test[test_offset:test_offset + test_size]
+    x_test, y_test = data.load_test_slice(dataset, test_offset, test_size, root, download)
     summary, spreads = [], []
     with one_thread():  # small models (see lsstudy.toys.one_thread)
         for alpha in tqdm(alphas, desc=f"logit squeezing: ALS {arch} models"):
