@@ -18,6 +18,11 @@ from torch import nn
 from lsstudy.attacks.objectives import margin as wrong_minus_true
 
 
+def logit_spread(logits: torch.Tensor) -> torch.Tensor:
+    """max_j z_j - min_j z_j per example."""
+    return logits.amax(dim=1) - logits.amin(dim=1)
+
+
 def point_diagnostics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> pd.DataFrame:
     """One row per point of (x, y): correct, margin, spread, grad_l1, margin_grad_l1 (model in eval mode)."""
     device = next(model.parameters()).device
@@ -33,7 +38,7 @@ def point_diagnostics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
         parts.append(pd.DataFrame({
             "correct": (logits.argmax(1) == yb).cpu().numpy(),
             "margin": margin.detach().cpu().numpy(),
-            "spread": (logits.amax(1) - logits.amin(1)).cpu().numpy(),
+            "spread": logit_spread(logits).cpu().numpy(),
             "grad_l1": ce_grad.flatten(1).abs().sum(1).cpu().numpy(),
             "margin_grad_l1": margin_grad.flatten(1).abs().sum(1).cpu().numpy(),
         }))

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from lsstudy import models
-from lsstudy.diagnostics import point_diagnostics
+from lsstudy.diagnostics import logit_spread, point_diagnostics
 
 
 def test_linear_model_gradients_and_margins_match_the_closed_form(mnist5k_test):
@@ -30,3 +30,7 @@ def test_linear_model_gradients_and_margins_match_the_closed_form(mnist5k_test):
     torch.testing.assert_close(torch.tensor(got["spread"].to_numpy()), z.amax(1) - z.amin(1))
     assert list(got["correct"]) == (z.argmax(1) == y).tolist()
     assert list(got["point"]) == list(range(50))
+
+
+def test_logit_spread_is_the_largest_minus_the_smallest_logit():
+    assert logit_spread(torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])).tolist() == [3.0, 0.0]

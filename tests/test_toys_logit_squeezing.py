@@ -27,6 +27,3 @@ def test_identity_fails_for_a_method_that_is_not_als():
     sbls = LabelSmoothingLoss("second_best", 0.3, reduction="none")(logits, labels)
     assert (sbls - L.squeezing_form(logits, labels, 0.3)).abs().max() > 0.1
 
-
-def test_spread():
-    assert L.spread(torch.tensor([[1.0, -2.0, 0.5]])).item() == pytest.approx(3.0)

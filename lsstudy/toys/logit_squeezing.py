@@ -7,7 +7,8 @@ smallest logit, which is the class with the smallest probability, so its loss is
 
 a penalty on the gap between the largest and the smallest logit (up to log K), i.e. logit squeezing.
 ``identity_gap`` compares the package's ``LabelSmoothingLoss("adversarial")`` with the right-hand side,
-computed here from log_softmax only; ``spread`` is max_j z_j - min_j z_j per example.
+computed here from log_softmax only; the spread is max_j z_j - min_j z_j per example
+(``lsstudy.diagnostics.logit_spread``).
 """
 
 import matplotlib.pyplot as plt
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from lsstudy import data, models
+from lsstudy.diagnostics import logit_spread
 from lsstudy.smoothing import LabelSmoothingLoss
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
@@ -37,11 +39,6 @@ def identity_gap(logits: torch.Tensor, labels: torch.Tensor, alpha: float) -> fl
     logits = logits.double()
     als = LabelSmoothingLoss("adversarial", alpha, reduction="none")(logits, labels)
     return float((als - squeezing_form(logits, labels, alpha)).abs().max())
-
-
-def spread(logits: torch.Tensor) -> torch.Tensor:
-    """max_j z_j - min_j z_j per example."""
-    return logits.max(dim=1).values - logits.min(dim=1).values
 
 
 def study(dataset: str, arch: str, alphas: list[float], epochs: int, lr: float, batch_size: int, seed: int,
@@ -64,7 +61,7 @@ def study(dataset: str, arch: str, alphas: list[float], epochs: int, lr: float, 
                   lr=lr, batch_size=batch_size, seed=seed, device=device, progress=False)
             logits = predict(model, x_test)
             gap = max(identity_gap(logits, y_test, a) for a in alphas)
-            s = spread(logits)
+            s = logit_spread(logits)
             smallest = F.softmax(logits.double(), dim=1).min(dim=1).values
             q25, q50, q75 = torch.quantile(s, torch.tensor([0.25, 0.5, 0.75])).tolist()
             summary.append({"dataset": dataset, "arch": arch, "alpha": alpha, "n": len(y_test),
