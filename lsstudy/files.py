@@ -1,0 +1,45 @@
+"""Writing outputs so that a kill mid-write never leaves a truncated file behind.
+
+Every file the package writes (checkpoints, tables, figures, caches) goes through ``atomic_path``:
+the writer fills a temporary file in the same folder, which is renamed over the target only once it
+is complete. A rename within one file system is atomic, so readers see the old file or the new one,
+never half of one.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` (same suffix, so writers that pick a format from the
+    suffix still work); on success it replaces ``path``, on error it is removed and ``path`` is left
+    as it was. For example ``with atomic_path("results/table.csv") as tmp: frame.to_csv(tmp)``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically; return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_bytes(path: str | Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` atomically; return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
+    return Path(path)
