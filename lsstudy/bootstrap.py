@@ -82,7 +82,8 @@ def paired_bootstrap(method, none, n_resamples: int = N_RESAMPLES, level: float 
     """
     method, none = _mask(method, "method"), _mask(none, "none")
     if method.shape != none.shape:
-        raise ValueError(f"none has shape {none.shape}; it must have method's shape {method.shape} (same seeds, same points)")
+        raise ValueError(f"none has shape {none.shape}; it must have method's shape {method.shape} "
+                         "(same seeds, same points)")
     check_positive_int(n_resamples, "n_resamples")
     if n_resamples < 100:
         raise ValueError(f"n_resamples={n_resamples!r} is not allowed; it must be >= 100 for a percentile interval")
