@@ -202,11 +202,13 @@ def _problem(path: Path, digest: tuple[str, str] | None) -> str | None:
     return None
 
 
-def _remedy(name: str) -> str:
+def _remedy(name: str, corrupt: bool) -> str:
     if name in SHIPPED_DATASETS:
         return f"These files ship with the repository: restore them with git (git checkout -- {SHIPPED_ROOT})."
-    return ("Put the official files there, or let torchvision download them (needs internet): "
-            "lsstudy.data.load(..., download=True) in Python, base.download: true in params.yaml.")
+    # torchvision downloads only files that are not there
+    return (("Delete them, then put" if corrupt else "Put") + " the official files there, or let torchvision "
+            "download them (needs internet): lsstudy.data.load(..., download=True) in Python, "
+            "base.download: true in params.yaml.")
 
 
 def _check_files(name: str, folder: Path, files: list[str], download: bool) -> None:
@@ -217,7 +219,7 @@ def _check_files(name: str, folder: Path, files: list[str], download: bool) -> N
         problem = "none of its files is there" if missing == files else f"missing {', '.join(missing)}"
         raise DataNotFoundError(
             f"dataset {name!r} is not available in {folder}: {problem}.\n"
-            f"Expected files, relative to {folder}: {', '.join(files)}.\n{_remedy(name)}"
+            f"Expected files, relative to {folder}: {', '.join(files)}.\n{_remedy(name, corrupt=False)}"
         )
     digests = _known_digests(name)
     # With download on, torchvision checks the md5-listed files itself and fetches failing ones again;
@@ -225,7 +227,8 @@ def _check_files(name: str, folder: Path, files: list[str], download: bool) -> N
     checked = [f for f in files if f not in missing and not (download and f in digests)]
     problems = [f"  {folder / f} {problem}" for f in checked if (problem := _problem(folder / f, digests.get(f)))]
     if problems:
-        raise DataCorruptError(f"dataset {name!r} has corrupt files:\n" + "\n".join(problems) + f"\n{_remedy(name)}")
+        lines = [f"dataset {name!r} has corrupt files:", *problems, _remedy(name, corrupt=True)]
+        raise DataCorruptError("\n".join(lines))
 
 
 def check_available(name: str, root: str = "data/raw", download: bool = False) -> None:

@@ -91,10 +91,12 @@ SHIPPED_FACTS = {
                             [2489, 2873, 2470, 2614, 2471, 2252, 2486, 2623, 2409, 2519]),
     ("mnist25k", "test"): (10_000, [7, 2, 1, 0, 4, 1, 4, 9, 5, 9],
                            [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
-    ("cifar10_5k", "train"): (5_438, [6, 9, 9, 4, 1, 1, 2, 7, 8, 3], [541, 564, 524, 529, 563, 523, 540, 548, 572, 534]),
-    ("cifar10_5k", "test"): (1_017, [3, 8, 8, 0, 6, 6, 1, 6, 3, 1], [105, 93, 100, 104, 92, 87, 114, 102, 110, 110]),
+    ("cifar10_5k", "train"): (5_438, [6, 9, 9, 4, 1, 1, 2, 7, 8, 3],
+                              [541, 564, 524, 529, 563, 523, 540, 548, 572, 534]),
+    ("cifar10_5k", "test"): (1_017, [3, 8, 8, 0, 6, 6, 1, 6, 3, 1],
+                             [105, 93, 100, 104, 92, 87, 114, 102, 110, 110]),
 }
-MNIST25K_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+MNIST25K_FILES = [f"{prefix}-{kind}-ubyte" for prefix in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +150,8 @@ def test_cifar10_5k_is_byte_for_byte_the_shared_npz(shipped):
     assert (data.SHIPPED_ROOT / "cifar10_5k.npz").read_bytes() == (SHARED / "cifar10_subset.npz").read_bytes()
     with np.load(SHARED / "cifar10_subset.npz") as arrays:
         for split in ("train", "test"):
-            check_loaded(*shipped["cifar10_5k", split], arrays[f"x_{split}"].transpose(0, 3, 1, 2), arrays[f"y_{split}"])
+            images = arrays[f"x_{split}"].transpose(0, 3, 1, 2)  # HWC as stored
+            check_loaded(*shipped["cifar10_5k", split], images, arrays[f"y_{split}"])
 
 
 @pytest.mark.parametrize("f", [pytest.param(f, marks=pytest.mark.slow) if "images" in f else f for f in MNIST25K_FILES])
