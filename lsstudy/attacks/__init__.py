@@ -22,11 +22,11 @@ from lsstudy.attacks.autoattack import apgd, square
 from lsstudy.attacks.cw import cw_l2
 from lsstudy.attacks.deepfool import deepfool
 from lsstudy.attacks.gradient import bim, fgsm, pgd
-from lsstudy.attacks.objectives import LOSSES, attack_loss, margin
+from lsstudy.attacks.objectives import LOSSES, attack_loss, attack_target, margin
 from lsstudy.attacks.transfer import TransferSource, transfer
 
 ATTACKS = {"fgsm": fgsm, "bim": bim, "pgd": pgd, "deepfool": deepfool, "cw_l2": cw_l2, "apgd": apgd, "square": square,
            "transfer": transfer}
 
-__all__ = ["ATTACKS", "LOSSES", "TransferSource", "apgd", "attack_loss", "bim", "cw_l2", "deepfool", "fgsm", "margin",
+__all__ = ["ATTACKS", "LOSSES", "TransferSource", "apgd", "attack_loss", "attack_target", "bim", "cw_l2", "deepfool", "fgsm", "margin",
            "pgd", "square", "transfer"]
