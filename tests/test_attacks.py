@@ -17,7 +17,7 @@ LINF = ["fgsm", "bim", "pgd"]
 # Cheap settings for the contract tests; the strength tests below use the defaults or more.
 FAST = {"fgsm": {"eps": 0.1}, "bim": {"eps": 0.1, "steps": 3}, "pgd": {"eps": 0.1, "steps": 3},
         "deepfool": {"steps": 3}, "cw_l2": {"steps": 3, "search_steps": 2}, "apgd": {"eps": 0.1, "steps": 3},
-        "square": {"eps": 0.1, "queries": 5},
+        "autoattack": {"eps": 0.1, "steps": 3, "queries": 5}, "square": {"eps": 0.1, "queries": 5},
         "transfer": {"eps": 0.1, "source": TransferSource(models.build("lenet", "mnist5k", seed=1), steps=2)}}
 
 
@@ -226,7 +226,7 @@ def test_pgd_smoothed_keeps_the_clean_target_of_each_point_across_restarts(sbls_
 
 # --- the contract of every attack ---------------------------------------------------------------
 
-@pytest.mark.parametrize("name", LINF)
+@pytest.mark.parametrize("name", [*LINF, "autoattack"])
 @pytest.mark.parametrize("eps", [0.05, 0.3])
 def test_linf_attacks_stay_in_the_box_and_the_budget(trained_lenet, batch, name, eps):
     x, y = batch[0][:32], batch[1][:32]
@@ -268,10 +268,10 @@ def test_attacks_leave_the_model_alone(trained_lenet, batch, name, training):
     *[(n, {"eps": -0.1}, "eps") for n in LINF],
     *[(n, {"loss": "hinge"}, "loss") for n in LINF],
     *[(n, {"loss": "smoothed"}, "smoothing") for n in LINF],
-    *[(n, {"steps": 0}, "steps") for n in ["bim", "pgd", "deepfool", "cw_l2", "apgd"]],
-    *[(n, {"eps": -0.1}, "eps") for n in ["apgd", "square", "transfer"]],
+    *[(n, {"steps": 0}, "steps") for n in ["bim", "pgd", "deepfool", "cw_l2", "apgd", "autoattack"]],
+    *[(n, {"eps": -0.1}, "eps") for n in ["apgd", "autoattack", "square", "transfer"]],
+    *[(n, {"queries": 0}, "queries") for n in ["autoattack", "square"]],
     ("apgd", {"loss": "margin"}, "loss"),
-    ("square", {"queries": 0}, "queries"),
     ("pgd", {"restarts": 0}, "restarts"),
     ("pgd", {"step_size": -1.0}, "step_size"),
     ("deepfool", {"overshoot": -0.1}, "overshoot"),
