@@ -102,7 +102,8 @@ def test_timings_are_recorded_per_run_and_stay_out_of_the_table(linear_model, mn
     timed = evaluate(linear_model, x, y, specs, progress=False, timings=timings)
     untimed = evaluate(linear_model, x, y, specs, progress=False)
     assert timed.to_csv(index=False) == untimed.to_csv(index=False)
-    assert set(timings) == {("fgsm", "ce", 0.0), ("fgsm", "ce", 0.1), ("pgd_short", "ce", 0.1), ("deepfool", "n/a", None)}
+    assert set(timings) == {("fgsm", "ce", 0.0), ("fgsm", "ce", 0.1), ("pgd_short", "ce", 0.1),
+                            ("deepfool", "n/a", None)}
     assert all(seconds >= 0 for seconds in timings.values())
 
 

@@ -1,6 +1,7 @@
 """The strong evaluation: every strong attack beats FGSM on a trained model, APGD (torchattacks) agrees
-with this package's PGD, AutoAttack keeps every point APGD-CE fools, transfer examples ignore the target, the per-point worst case is never above
-any single attack, and the sanity checks flag a deliberately masked model but not an ordinary one."""
+with this package's PGD, AutoAttack keeps every point APGD-CE fools, transfer examples ignore the
+target, the per-point worst case is never above any single attack, and the sanity checks flag a
+deliberately masked model but not an ordinary one."""
 
 import pandas as pd
 import pytest
