@@ -131,13 +131,14 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 
     FAB-T (minimal perturbation, same targets), then Square (black box, margin loss); each attack
     runs only on the points that every earlier one left robust, and a point's result is the first
     success, else x. The RobustBench protocol; with the default steps and queries it is the
-    authors' standard version (torchattacks' own AutoAttack class runs 10 iterations instead).
+    authors' standard version (torchattacks' own AutoAttack class runs 10 iterations instead), and
+    ``lsstudy.evaluate`` labels its rows with loss "standard": change them only for quick checks.
 
     Distance Measure : Linf
 
     Arguments:
         model (nn.Module): model to attack; returns logits; put it in eval mode.
-        x (Tensor): images, shape (N, C, H, W), in the range [0, 1].
+        x (Tensor): images, shape (N, C, H, W), in the range [0, 1], on the model's device.
         y (Tensor): true labels, shape (N,).
         eps (float): maximum perturbation, in [0, 1] pixel units.
         steps (int): iterations of APGD-CE, APGD-T and FAB-T (per target class). (Default: 100)
@@ -155,4 +156,4 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 
     components = autoattack_components(model, eps, num_classes, steps, queries, seed)
     ensemble = torchattacks.MultiAttack(list(components.values()))
     with _input_gradients_only(model):
-        return ensemble(x, y).to(x.device)
+        return ensemble(x, y)
