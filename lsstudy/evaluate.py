@@ -9,7 +9,7 @@ attack returns a finite L2 norm for it. Their accuracy is what the bounded attac
 correct clean that it failed to flip within its iterations, as the paper reported). Over the points
 correct clean, ``failure_rate`` is the fraction it failed to flip and ``median_l2`` the median norm,
 a failure counting as +inf: a model that resists more often cannot show a smaller median (a median
-over the successes alone would reward it), and the median is +inf once half the points resist. The
+over the successes alone would reward it), and the median is +inf when half or more of them resist. The
 mean would be +inf at the first failure, so there is no mean column. Both are NaN on the other rows.
 
 The rows for all classes also carry ``robust_points``, one character per test point ("1": correct
