@@ -2,9 +2,15 @@
 
 Accuracy follows the RobustBench convention: a test point counts as robust only if the model
 classifies it correctly both clean and under attack, over all test points (so adversarial accuracy
-never exceeds clean accuracy). For the minimum-norm attacks (DeepFool, CW-L2) the accuracy is what
-the bounded attack leaves (points it failed to flip within its iterations, as the paper reported),
-and the L2 columns summarise the successful perturbations of points that were correct clean.
+never exceeds clean accuracy).
+
+The minimum-norm attacks (DeepFool, CW-L2) report their own success: a point is flipped when the
+attack returns a finite L2 norm for it. Their accuracy is what the bounded attack leaves (points
+correct clean that it failed to flip within its iterations, as the paper reported). Over the points
+correct clean, ``failure_rate`` is the fraction it failed to flip and ``median_l2`` the median norm,
+a failure counting as +inf: a model that resists more often cannot show a smaller median (a median
+over the successes alone would reward it), and the median is +inf when half or more of them resist. The
+mean would be +inf at the first failure, so there is no mean column. Both are NaN on the other rows.
 
 The rows for all classes also carry ``robust_points``, one character per test point ("1": correct
 clean and under attack), so that per-example combinations of attacks (the worst case over all of
@@ -13,7 +19,9 @@ them, a point counting only if every attack failed on it) can be computed from t
 
 import inspect
 import math
+import time
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -24,9 +32,9 @@ from lsstudy.checks import check_choice, check_eps
 from lsstudy.train import predict
 
 MIN_NORM_ATTACKS = {"deepfool", "cw_l2"}
-COLUMNS = ["attack", "loss", "eps", "class", "n", "accuracy", "median_l2", "mean_l2", "robust_points"]
-# The objective an attack ascends when its spec names none.
-DEFAULT_LOSS = {"square": "margin"}
+COLUMNS = ["attack", "loss", "eps", "class", "n", "accuracy", "median_l2", "failure_rate", "robust_points"]
+# The objective an attack ascends when its spec names none ("standard": AutoAttack's own ensemble of losses).
+DEFAULT_LOSS = {"square": "margin", "autoattack": "standard"}
 SPEC_KEYS = ("attack", "eps", "name")  # evaluate's own keys; the others go to the attack function
 
 
@@ -56,12 +64,12 @@ def _rows(attack: str, loss: str, eps: float, y: torch.Tensor, robust: torch.Ten
     for cls in ["all", *sorted(y.unique().tolist())]:
         mask = torch.ones_like(y, dtype=torch.bool) if cls == "all" else y == cls
         row = {"attack": attack, "loss": loss, "eps": eps, "class": str(cls), "n": int(mask.sum()),
-               "accuracy": robust[mask].float().mean().item(), "median_l2": math.nan, "mean_l2": math.nan,
+               "accuracy": robust[mask].float().mean().item(), "median_l2": math.nan, "failure_rate": math.nan,
                "robust_points": points_string(robust) if cls == "all" else ""}
-        if l2 is not None:
-            flipped = l2[mask & clean_correct & torch.isfinite(l2)]
-            if len(flipped):
-                row["median_l2"], row["mean_l2"] = flipped.median().item(), flipped.mean().item()
+        if l2 is not None and (mask & clean_correct).any():
+            norms = l2[mask & clean_correct]
+            row["median_l2"] = float(np.median(norms.double().numpy()))  # +inf failures included
+            row["failure_rate"] = torch.isinf(norms).double().mean().item()
         rows.append(row)
     return rows
 
@@ -85,6 +93,7 @@ def evaluate(
     batch_size: int = 500,
     seed: int = 0,
     progress: bool = True,
+    timings: dict | None = None,
 ) -> pd.DataFrame:
     """Clean accuracy and every attack of ``attacks`` on (x, y), one row per (attack, loss, eps, class).
 
@@ -98,12 +107,16 @@ def evaluate(
         smoothing: the model's {method, alpha, temperature}, needed by specs with ``loss="smoothed"``
             (the paper's protocol).
         seed: seeds torch before each attack, and is passed to attacks with a ``seed`` argument
-            (APGD, Square), so random starts are reproducible.
+            (APGD, AutoAttack, Square), so random starts are reproducible.
+        timings: if a dict, filled with ``{(row name, loss, eps): seconds}``, the wall time of each
+            attack run (eps None for the minimum-norm attacks, whose rows have eps NaN). Timings
+            stay out of the table, so the same inputs give the same table, byte for byte.
 
     Returns a DataFrame with columns ``COLUMNS``; ``class`` is "all" or the class index as a string;
     ``loss`` is the objective the attack ascended (the spec's, else ``DEFAULT_LOSS`` or "ce");
-    ``eps`` is NaN and ``loss`` "n/a" for the minimum-norm attacks; the clean row has attack "clean",
-    loss "none" and eps 0.
+    ``eps`` is NaN and ``loss`` "n/a" for the minimum-norm attacks, whose rows alone carry
+    ``median_l2`` (+inf when at least half the points correct clean resist) and ``failure_rate``
+    (see the module docstring); the clean row has attack "clean", loss "none" and eps 0.
     """
     for spec in attacks:
         check_attack_spec(spec)
@@ -119,11 +132,19 @@ def evaluate(
         if "seed" in inspect.signature(ATTACKS[spec["attack"]]).parameters:
             kwargs.setdefault("seed", seed)
         torch.manual_seed(seed)
+        start = time.perf_counter()
         if eps == 0:  # a zero budget leaves every point where it is: no need to run the attack
             x_adv, l2 = x, None
         else:
             x_adv, l2 = _run_batched(ATTACKS[spec["attack"]], model, x, y, batch_size, **kwargs)
-        robust = clean_correct & (predict(model, x_adv).argmax(1) == y)
+        seconds = time.perf_counter() - start
+        if l2 is not None:  # a minimum-norm attack says itself where it succeeded
+            robust = clean_correct & torch.isinf(l2)
+        else:
+            robust = clean_correct & (predict(model, x_adv).argmax(1) == y)
+        name = spec.get("name", spec["attack"])
         loss = "n/a" if spec["attack"] in MIN_NORM_ATTACKS else spec.get("loss", DEFAULT_LOSS.get(spec["attack"], "ce"))
-        rows += _rows(spec.get("name", spec["attack"]), loss, eps, y, robust, l2, clean_correct)
+        if timings is not None:
+            timings[(name, loss, None if math.isnan(eps) else eps)] = seconds
+        rows += _rows(name, loss, eps, y, robust, l2, clean_correct)
     return pd.DataFrame(rows, columns=COLUMNS)

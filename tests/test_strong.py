@@ -1,6 +1,7 @@
 """The strong evaluation: every strong attack beats FGSM on a trained model, APGD (torchattacks) agrees
-with this package's PGD, transfer examples ignore the target, the per-point worst case is never above
-any single attack, and the sanity checks flag a deliberately masked model but not an ordinary one."""
+with this package's PGD, AutoAttack keeps every point APGD-CE fools, transfer examples ignore the
+target, the per-point worst case is never above any single attack, and the sanity checks flag a
+deliberately masked model but not an ordinary one."""
 
 import pandas as pd
 import pytest
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 from lsstudy import models, sanity
-from lsstudy.attacks import TransferSource, apgd, fgsm, pgd, square, transfer
+from lsstudy.attacks import TransferSource, apgd, autoattack, fgsm, pgd, square, transfer
 from lsstudy.evaluate import evaluate
 from lsstudy.study import strong_specs
 from lsstudy.verdict import KEYS, verdict_table
@@ -72,6 +73,26 @@ def test_apgd_is_at_least_as_strong_as_pgd_with_as_many_steps(trained_lenet, bat
     ours = pgd(trained_lenet, x, y, EPS, steps=20, loss=pgd_loss, generator=torch.Generator().manual_seed(0))
     theirs = apgd(trained_lenet, x, y, EPS, steps=20, loss=loss)
     assert accuracy(trained_lenet, theirs, y) <= accuracy(trained_lenet, ours, y) + 0.02
+
+
+def fooled(model, x_adv, y) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x_adv).argmax(dim=1) != y
+
+
+@pytest.mark.parametrize("settings", [
+    pytest.param({"steps": 10, "queries": 200}, id="short"),
+    pytest.param({}, id="standard", marks=pytest.mark.slow),  # about a minute on 2 cores
+])
+def test_autoattack_fools_every_point_apgd_ce_fools_and_beats_fgsm(trained_lenet, batch, settings):
+    """APGD-CE runs first in AutoAttack, with the same seed: every point it fools stays fooled, and
+    the later attacks may only add points."""
+    x, y = batch[0][:40], batch[1][:40]
+    ensemble = autoattack(trained_lenet, x, y, EPS, **settings)
+    alone = apgd(trained_lenet, x, y, EPS, steps=settings.get("steps", 100), loss="ce")
+    assert (fooled(trained_lenet, ensemble, y) >= fooled(trained_lenet, alone, y)).all()
+    assert accuracy(trained_lenet, ensemble, y) <= accuracy(trained_lenet, fgsm(trained_lenet, x, y, EPS), y)
+    assert (ensemble - x).abs().max() <= EPS + 1e-6 and ensemble.min() >= 0 and ensemble.max() <= 1
 
 
 def test_transfer_examples_are_the_source_pgd_whatever_the_target(trained_lenet, batch, source):

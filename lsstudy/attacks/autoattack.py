@@ -1,11 +1,20 @@
-"""AutoAttack's attacks (Croce & Hein 2020) through torchattacks: APGD-CE, APGD-DLR and Square.
+"""AutoAttack (Croce & Hein 2020) and its attacks through torchattacks: APGD-CE, APGD-DLR, Square
+and the standard ensemble.
 
 These are the attacks of the RobustBench protocol. torchattacks ports the authors' code faithfully
 and keeps it maintained, so it is used as is rather than re-written here; the wrappers only give
 them this package's calling convention (a function of model, x, y, eps) and a reproducible seed.
-tests/test_strong_attacks.py cross-checks them against this package's PGD.
+tests/test_strong.py cross-checks them against this package's PGD and FGSM.
+
+torchattacks.AutoAttack(version="standard") runs its classes' default 10 iterations for APGD-CE,
+APGD-T and FAB-T, where the authors' standard version runs 100 (torchattacks issue #196), so
+``autoattack`` assembles the ensemble from the same torchattacks classes with the authors' settings.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
 import torchattacks
 from torch import Tensor, nn
 
@@ -78,3 +87,73 @@ def square(model: nn.Module, x: Tensor, y: Tensor, eps: float, queries: int = 50
     attack = torchattacks.Square(model, norm="Linf", eps=eps, n_queries=queries, n_restarts=restarts, seed=seed,
                                  loss="margin")
     return attack(x, y)
+
+
+@contextmanager
+def _input_gradients_only(model: nn.Module) -> Iterator[None]:
+    """Parameters frozen for the duration: torchattacks' FAB calls backward(), which would otherwise
+    add to the model's parameter .grad (this package's attacks leave them untouched)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def autoattack_components(model: nn.Module, eps: float, num_classes: int, steps: int = 100, queries: int = 5000,
+                          seed: int = 0) -> dict[str, torchattacks.attack.Attack]:
+    """The four attacks of standard AutoAttack (Linf), in the order the ensemble runs them, as
+    torchattacks objects with the authors' settings: one restart each, ``steps`` iterations for the
+    white-box ones, ``num_classes - 1`` target classes for the targeted ones, ``queries`` for Square."""
+    check_eps(eps)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes={num_classes!r} is not allowed; it must be an integer >= 2")
+    check_positive_int(steps, "steps")
+    check_positive_int(queries, "queries")
+    common = {"norm": "Linf", "eps": eps, "n_restarts": 1, "seed": seed}
+    return {
+        "apgd-ce": torchattacks.APGD(model, steps=steps, loss="ce", **common),
+        "apgd-t": torchattacks.APGDT(model, steps=steps, n_classes=num_classes, **common),
+        "fab-t": torchattacks.FAB(model, steps=steps, multi_targeted=True, n_classes=num_classes, **common),
+        "square": torchattacks.Square(model, n_queries=queries, loss="margin", **common),
+    }
+
+
+def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 100, queries: int = 5000,
+               seed: int = 0) -> Tensor:
+    r"""AutoAttack, standard version, in the paper 'Reliable evaluation of adversarial robustness
+    with an ensemble of diverse parameter-free attacks' [https://arxiv.org/abs/2003.01690]
+
+    APGD-CE, then APGD-T (DLR loss, towards each of the K - 1 most likely wrong classes), then
+    FAB-T (minimal perturbation, same targets), then Square (black box, margin loss); each attack
+    runs only on the points that every earlier one left robust, and a point's result is the first
+    success, else x. The RobustBench protocol; with the default steps and queries it is the
+    authors' standard version (torchattacks' own AutoAttack class runs 10 iterations instead), and
+    ``lsstudy.evaluate`` labels its rows with loss "standard": change them only for quick checks.
+
+    Distance Measure : Linf
+
+    Arguments:
+        model (nn.Module): model to attack; returns logits; put it in eval mode.
+        x (Tensor): images, shape (N, C, H, W), in the range [0, 1], on the model's device.
+        y (Tensor): true labels, shape (N,).
+        eps (float): maximum perturbation, in [0, 1] pixel units.
+        steps (int): iterations of APGD-CE, APGD-T and FAB-T (per target class). (Default: 100)
+        queries (int): model evaluations per point of Square. (Default: 5000)
+        seed (int): seed of every random start and search (each of the four torchattacks classes
+            reseeds torch's global RNG with it, on CPU and CUDA). (Default: 0)
+
+    Returns the adversarial images, shape (N, C, H, W), in [0, 1] and within eps of x.
+
+    Examples::
+        >>> x_adv = autoattack(model, x, y, eps=0.3)
+    """
+    with torch.no_grad():
+        num_classes = model(x[:1]).shape[1]  # the target classes of APGD-T and FAB-T
+    components = autoattack_components(model, eps, num_classes, steps, queries, seed)
+    ensemble = torchattacks.MultiAttack(list(components.values()))
+    with _input_gradients_only(model):
+        return ensemble(x, y)

@@ -1,9 +1,10 @@
-"""Linf gradient-sign attacks: FGSM, BIM and PGD, all on one loop of signed-gradient steps."""
+"""Linf gradient-sign attacks: FGSM, BIM and PGD, all on one loop of signed-gradient steps against a
+target fixed on the clean images (``lsstudy.attacks.objectives``)."""
 
 import torch
 from torch import Tensor, nn
 
-from lsstudy.attacks.objectives import Objective, attack_loss
+from lsstudy.attacks.objectives import Objective, attack_loss, attack_target
 from lsstudy.checks import check_eps, check_positive_int
 
 
@@ -12,14 +13,15 @@ def _project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
     return torch.clamp(x_adv, x - eps, x + eps).clamp(0.0, 1.0)
 
 
-def _sign_ascent(model: nn.Module, x: Tensor, y: Tensor, start: Tensor, eps: float, steps: int, step_size: float,
-                 objective: Objective) -> Tensor:
-    """``steps`` signed-gradient ascent steps on ``objective`` from ``start``, projected after each."""
+def _sign_ascent(model: nn.Module, x: Tensor, target: Tensor, start: Tensor, eps: float, steps: int,
+                 step_size: float, objective: Objective) -> Tensor:
+    """``steps`` signed-gradient ascent steps on ``objective`` against the fixed ``target`` from
+    ``start``, projected after each."""
     x, x_adv = x.detach(), start.detach()
     for _ in range(steps):
         x_adv.requires_grad_(True)
         # Gradient w.r.t. the input only: the model's parameter .grad stay untouched.
-        grad = torch.autograd.grad(objective(model(x_adv), y).sum(), x_adv)[0]
+        grad = torch.autograd.grad(objective(model(x_adv), target).sum(), x_adv)[0]
         x_adv = _project(x_adv.detach() + step_size * grad.sign(), x, eps)
     return x_adv
 
@@ -42,7 +44,9 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, loss: str = "ce", s
         x (Tensor): images, shape (N, C, H, W), in the range [0, 1].
         y (Tensor): true labels, shape (N,).
         eps (float): maximum perturbation, in [0, 1] pixel units.
-        loss (str): objective to ascend, "ce", "margin" or "smoothed". (Default: "ce")
+        loss (str): objective to ascend, "ce", "margin" or "smoothed" (the model's own smoothed loss,
+            its target computed once on the clean x and fixed, as the paper ran it; see
+            ``lsstudy.attacks.objectives``). (Default: "ce")
         smoothing (dict): the model's {method, alpha, temperature}, for loss="smoothed". (Default: None)
 
     Returns the adversarial images, shape (N, C, H, W), in [0, 1] and within eps of x.
@@ -52,8 +56,8 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, loss: str = "ce", s
         >>> x_adv = fgsm(model, x, y, eps=0.1, loss="smoothed", smoothing=meta)
     """
     check_eps(eps)
-    objective = attack_loss(loss, smoothing)
-    return _sign_ascent(model, x, y, x, eps, 1, eps, objective)
+    objective = attack_loss(loss)
+    return _sign_ascent(model, x, attack_target(loss, model, x, y, smoothing), x, eps, 1, eps, objective)
 
 
 def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10, step_size: float | None = None,
@@ -73,7 +77,9 @@ def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10, ste
         eps (float): maximum perturbation, in [0, 1] pixel units.
         steps (int): number of steps. (Default: 10)
         step_size (float): size of each signed step. (Default: None, meaning eps / steps)
-        loss (str): objective to ascend, "ce", "margin" or "smoothed". (Default: "ce")
+        loss (str): objective to ascend, "ce", "margin" or "smoothed" (the model's own smoothed loss,
+            its target computed once on the clean x and fixed, as the paper ran it; see
+            ``lsstudy.attacks.objectives``). (Default: "ce")
         smoothing (dict): the model's {method, alpha, temperature}, for loss="smoothed". (Default: None)
 
     Returns the adversarial images, shape (N, C, H, W), in [0, 1] and within eps of x.
@@ -86,8 +92,9 @@ def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10, ste
     check_positive_int(steps, "steps")
     if step_size is not None:
         check_eps(step_size, "step_size")
-    objective = attack_loss(loss, smoothing)
-    return _sign_ascent(model, x, y, x, eps, steps, eps / steps if step_size is None else step_size, objective)
+    objective = attack_loss(loss)
+    target = attack_target(loss, model, x, y, smoothing)
+    return _sign_ascent(model, x, target, x, eps, steps, eps / steps if step_size is None else step_size, objective)
 
 
 def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, step_size: float | None = None,
@@ -110,7 +117,9 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, ste
         steps (int): number of steps per restart. (Default: 40)
         step_size (float): size of each signed step. (Default: None, meaning 2.5 * eps / steps)
         restarts (int): number of runs from fresh random starts. (Default: 1)
-        loss (str): objective to ascend, "ce", "margin" or "smoothed". (Default: "ce")
+        loss (str): objective to ascend, "ce", "margin" or "smoothed" (the model's own smoothed loss,
+            its target computed once on the clean x and fixed, as the paper ran it; see
+            ``lsstudy.attacks.objectives``). (Default: "ce")
         smoothing (dict): the model's {method, alpha, temperature}, for loss="smoothed". (Default: None)
         random_start (bool): start at a random point of the eps ball instead of x. (Default: True)
         generator (torch.Generator): source of the random starts. (Default: None, torch's global RNG)
@@ -126,17 +135,18 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, ste
     check_positive_int(restarts, "restarts")
     if step_size is not None:
         check_eps(step_size, "step_size")
-    objective = attack_loss(loss, smoothing)
+    objective = attack_loss(loss)
     step_size = 2.5 * eps / steps if step_size is None else step_size
 
     x = x.detach()
+    target = attack_target(loss, model, x, y, smoothing)  # from the clean x, whatever the random start
     x_adv = x.clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     for _ in range(restarts):
         todo = (~fooled).nonzero().squeeze(1)
         xs, ys = x[todo], y[todo]
         start = _uniform_start(xs, eps, generator) if random_start else xs
-        x_adv[todo] = _sign_ascent(model, xs, ys, start, eps, steps, step_size, objective)
+        x_adv[todo] = _sign_ascent(model, xs, target[todo], start, eps, steps, step_size, objective)
         with torch.no_grad():
             fooled[todo] = model(x_adv[todo]).argmax(dim=1) != ys
         if fooled.all():
