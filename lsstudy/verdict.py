@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from lsstudy import sanity
-from lsstudy.figures import BASELINES, half_width
+from lsstudy.statistics import half_width
+from lsstudy.style import BASELINES
 
 KEYS = ["dataset", "arch", "method", "alpha", "temperature", "seed", "checkpoint"]
 PAPER_PROTOCOL = ("bim", "smoothed")  # the paper's strongest Linf attack, on the model's own smoothed loss

@@ -1,6 +1,6 @@
-"""Figures and tables on a small synthetic results table whose answers are planted."""
-
-import json
+"""Figures on the small synthetic results table of synthetic_results.py, whose answers are planted:
+titles and labels, intervals inside the range of what they measure, alpha axes fitted to the grid,
+and words only for what is drawn."""
 
 import matplotlib
 
@@ -10,56 +10,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PolyCollection
 from scipy import stats
 
-from lsstudy import figures
+from lsstudy import figures, verdict_figures
+from lsstudy.tables import best_alpha
+from lsstudy.verdict import LADDER
+from synthetic_results import ATTACK_PARAMS, MODELS, make_history, make_results
 
-SMOOTHING = [m for m in figures.METHODS if m not in figures.BASELINES]  # the methods of this file's table
-ATTACK_PARAMS = {"bim_steps": 10, "deepfool": {"steps": 50, "overshoot": 0.02},
-                 "cw_l2": {"steps": 100, "search_steps": 5, "c": 1.0, "kappa": 0.0}}
-# (method, alpha, temperature): the grid at T = 1 plus one BLS point of a temperature sweep
-MODELS = ([("none", 0.0, 1.0)]
-          + [(m, a, 1.0) for m in ["standard", "adversarial", "boltzmann", "second_best"] for a in [0.1, 0.5]]
-          + [("boltzmann", 0.3, 0.1)])
-NOISE = [-0.01, 0.0, 0.02]  # added to every accuracy of seed 0, 1, 2
-BIM_BEST = {("standard", 0.5): 0.6, ("boltzmann", 0.3): 0.7}  # planted winners of BIM (ce) at eps 0.1
-PLANTED = {("clean", "none"): 0.9, ("fgsm", "ce"): 0.5, ("fgsm", "smoothed"): 0.55, ("bim", "ce"): 0.4,
-           ("bim", "smoothed"): 0.45, ("deepfool", "n/a"): 0.2, ("cw_l2", "n/a"): 0.6}
-MEDIAN_L2 = {"deepfool": 1.5, "cw_l2": 0.8}
-
-
-def planted(method, alpha, attack, loss, eps):
-    if attack in ("fgsm", "bim") and eps == 0:
-        return PLANTED[("clean", "none")]
-    if (attack, loss, eps) == ("bim", "ce", 0.1):
-        return BIM_BEST.get((method, alpha), PLANTED[(attack, loss)])
-    return PLANTED[(attack, loss)]
-
-
-def make_results(seeds=(0, 1, 2)) -> pd.DataFrame:
-    jobs = [("clean", "none", 0.0)] + [(a, l, e) for a in ["fgsm", "bim"] for l in ["ce", "smoothed"] for e in [0.0, 0.1]]
-    jobs += [("deepfool", "n/a", np.nan), ("cw_l2", "n/a", np.nan)]
-    rows = []
-    for method, alpha, temperature in MODELS:
-        for seed in seeds:
-            for attack, loss, eps in jobs:
-                n = 100 if attack in MEDIAN_L2 else 500
-                for cls in ["all", *map(str, range(10))]:
-                    rows.append({
-                        "dataset": "mnist5k", "arch": "lenet", "method": method, "alpha": alpha,
-                        "temperature": temperature, "seed": seed, "attack": attack, "loss": loss, "eps": eps,
-                        "class": cls, "n": n if cls == "all" else n // 10,
-                        "accuracy": planted(method, alpha, attack, loss, eps) + NOISE[seed],
-                        "median_l2": MEDIAN_L2.get(attack, np.nan), "mean_l2": MEDIAN_L2.get(attack, np.nan),
-                        "checkpoint": f"models/{method}_{alpha}_{temperature}_{seed}.pt"})
-    return pd.DataFrame(rows)
-
-
-def make_history(seeds=(0, 1, 2)) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"epoch": epoch, "lr": 0.05, "train_loss": 1.0 / epoch, "val_loss": 1.0 / epoch, "val_accuracy": 0.9 - 0.1 / epoch,
-         "dataset": "mnist5k", "arch": "lenet", "method": m, "alpha": a, "temperature": t, "seed": s}
-        for m, a, t in MODELS for s in seeds for epoch in [1, 2, 3]])
+WIDE_NOISE = (-0.1, 0.0, 0.1)  # seeds far apart: 95% t-intervals reach past 0 and 1
 
 
 @pytest.fixture(scope="module")
@@ -69,87 +28,13 @@ def results():
 
 @pytest.fixture(scope="module")
 def best(results):
-    return figures.best_alpha(results, "bim", "ce", 0.1)
+    return best_alpha(results, "bim", "ce", 0.1)
 
 
 @pytest.fixture(autouse=True)
 def close_figures():
     yield
     plt.close("all")
-
-
-def test_best_alpha_picks_the_planted_winners(best):
-    chosen = {row.method: (row.alpha, row.temperature) for row in best.itertuples()}
-    assert chosen == {"none": (0.0, 1.0), "standard": (0.5, 1.0), "boltzmann": (0.3, 0.1),
-                      # ties go to the smaller alpha
-                      "adversarial": (0.1, 1.0), "second_best": (0.1, 1.0)}
-    assert list(best["method"]) == SMOOTHING
-    assert best.set_index("method").loc["boltzmann", "accuracy"] == pytest.approx(0.7 + np.mean(NOISE))
-    assert "BIM" in best.attrs["criterion"] and "0.1" in best.attrs["criterion"]
-
-
-def test_best_alpha_rejects_an_eps_that_was_not_attacked(results):
-    with pytest.raises(ValueError, match="eps=0.3 was not attacked"):
-        figures.best_alpha(results, "bim", "ce", 0.3)
-
-
-def test_half_width_is_the_student_t_interval():
-    values = [0.61, 0.59, 0.63]
-    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
-    assert figures.half_width(values) == pytest.approx((high - low) / 2)
-    assert np.isnan(figures.half_width([0.5]))
-
-
-def test_table_holds_the_planted_numbers(results, best):
-    summary = figures.table(results, best, 0.1).set_index("method")
-    values = [0.6 + noise for noise in NOISE]  # SLS at its best alpha 0.5, BIM (ce) at eps 0.1
-    t_half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
-    sls = summary.loc["standard"]
-    assert (sls["alpha"], sls["seeds"]) == (0.5, 3)
-    assert sls["BIM ce"] == pytest.approx(np.mean(values), abs=1e-6)
-    assert sls["BIM ce ±"] == pytest.approx(t_half, abs=1e-6)
-    for column, (attack, loss) in [("clean", ("clean", "none")), ("FGSM ce", ("fgsm", "ce")),
-                                   ("FGSM smoothed", ("fgsm", "smoothed")), ("BIM smoothed", ("bim", "smoothed")),
-                                   ("DeepFool accuracy", ("deepfool", "n/a")), ("CW-L2 accuracy", ("cw_l2", "n/a"))]:
-        assert summary.loc["none", column] == pytest.approx(PLANTED[(attack, loss)] + np.mean(NOISE), abs=1e-6), column
-    assert summary.loc["none", "DeepFool median L2"] == pytest.approx(1.5)
-    assert summary.loc["none", "CW-L2 median L2"] == pytest.approx(0.8)
-    assert f"{np.mean(values):.3f} ± {t_half:.3f}" in figures.table_markdown(summary.reset_index())
-
-
-def test_table_with_one_seed_has_no_intervals():
-    one = make_results(seeds=(0,))
-    summary = figures.table(one, figures.best_alpha(one, "bim", "ce", 0.1), 0.1)
-    assert not [c for c in summary.columns if c.endswith("±")]
-    assert (summary["seeds"] == 1).all()
-    assert "±" not in figures.table_markdown(summary)
-
-
-def test_metrics_structure(results, best):
-    metrics = figures.metrics(results, best, 0.1)
-    assert list(metrics) == ["lenet"]
-    assert list(metrics["lenet"]) == SMOOTHING
-    sls = metrics["lenet"]["standard"]
-    assert set(sls) == {"alpha", "temperature", "seeds", "clean_accuracy", "fgsm_accuracy_eps0.1", "bim_accuracy_eps0.1"}
-    assert sls["alpha"] == 0.5 and sls["seeds"] == 3
-    assert sls["bim_accuracy_eps0.1"] == pytest.approx(0.6 + np.mean(NOISE))
-    json.dumps(metrics, allow_nan=False)  # plain numbers only
-
-
-def test_accuracy_vs_eps_wide_is_the_dvc_plot_layout(results, best):
-    wide = figures.accuracy_vs_eps_wide(results, best)
-    assert list(wide.columns) == ["eps", *SMOOTHING]
-    assert list(wide["eps"]) == [0.0, 0.1]
-    assert wide.loc[1, "boltzmann"] == pytest.approx(0.7 + np.mean(NOISE))
-
-
-def test_load_results_keeps_the_string_columns(results, tmp_path):
-    path = tmp_path / "attacks.csv"
-    results.to_csv(path, index=False)
-    loaded = figures.load_results(path)
-    assert set(loaded.loc[loaded["attack"] == "deepfool", "loss"]) == {"n/a"}
-    assert set(loaded["class"]) == {"all", *map(str, range(10))}
-    assert loaded.loc[loaded["attack"] == "deepfool", "eps"].isna().all()
 
 
 def _labels(fig) -> tuple[str, str]:
@@ -159,20 +44,29 @@ def _labels(fig) -> tuple[str, str]:
     return " ".join(xs).strip(), " ".join(ys).strip()
 
 
-FIGURES = {  # name: (draw it from results and best, words its titles and legend must hold)
+def _words(fig) -> str:
+    """Everything a reader sees in words: title, panel titles, legend and notes."""
+    legend = [text.get_text() for text in fig.legends[0].get_texts()] if fig.legends else []
+    return " | ".join([fig._suptitle.get_text(), *(ax.get_title() for ax in fig.axes), *legend,
+                       *(text.get_text() for text in fig.texts)])
+
+
+FIGURES = {  # name: (draw it from results and best, words its titles, legend and notes must hold)
     "accuracy_vs_eps": (lambda r, b: figures.accuracy_vs_eps(r, b, "lenet", ATTACK_PARAMS),
-                        ["n = 500 test points, 3 seeds", "BIM 10 steps, Linf", "SLS, alpha 0.5"]),
+                        ["n = 500 test points, 3 seeds", "BIM 10 steps, Linf", "SLS, alpha 0.5", "FGSM: PGD training",
+                         "distillation, T 100", "no smoothing (mean, in every panel)"]),
     "accuracy_vs_alpha": (lambda r, b: figures.accuracy_vs_alpha(r, "lenet", [0.1], ATTACK_PARAMS, 1.0),
-                          ["FGSM, Linf", "eps = 0.1"]),
+                          ["FGSM, Linf", "eps = 0.1", "PGD training"]),
     "bls_temperature": (lambda r, b: figures.bls_temperature(r, "lenet", 0.3, 0.1, ATTACK_PARAMS),
                         ["alpha 0.3", "BIM 10 steps"]),
     "min_norm": (lambda r, b: figures.min_norm(r, "lenet", ATTACK_PARAMS, 1.0),
-                 ["n = 100 test points", "DeepFool 50 steps", "CW-L2 100 steps"]),
+                 ["n = 100 test points", "DeepFool 50 steps", "CW-L2 100 steps", "median L2 infinite"]),
     "per_class_heatmap": (lambda r, b: figures.per_class_heatmap(r, "lenet", 0.1, ATTACK_PARAMS, 1.0),
                           ["per-class", "eps = 0.1"]),
     "clean_vs_alpha": (lambda r, b: figures.clean_vs_alpha(r, "lenet", 1.0), ["clean accuracy"]),
     "protocol": (lambda r, b: figures.protocol(r, b, "lenet", ATTACK_PARAMS), ["BIM 10 steps", "SBLS, alpha 0.1"]),
-    "training_curves": (lambda r, b: figures.training_curves(make_history(), b, "lenet"), ["validation"]),
+    "training_curves": (lambda r, b: figures.training_curves(make_history(), b, "lenet"),
+                        ["validation", "PGD training", "distillation, T 100"]),
 }
 
 
@@ -183,9 +77,9 @@ def test_figures_are_titled_and_labelled(results, best, name):
     assert isinstance(fig, matplotlib.figure.Figure)
     title = fig._suptitle.get_text()
     assert "mnist5k" in title and "lenet" in title
-    legend = [text.get_text() for text in fig.legends[0].get_texts()] if fig.legends else []
-    words_shown = " ".join([title, *(ax.get_title() for ax in fig.axes), *legend])
-    assert all(word in words_shown for word in words), words_shown
+    shown = _words(fig)
+    assert all(word in shown for word in words), shown
+    assert "alpha 0" not in shown.replace("alpha 0.", "")  # no smoothing and the baselines have no alpha
     xlabel, ylabel = _labels(fig)
     assert xlabel and ylabel
 
@@ -195,9 +89,119 @@ def test_an_unknown_arch_is_named(results, best):
         figures.accuracy_vs_eps(results, best, "resnet18", ATTACK_PARAMS)
 
 
-def test_save_writes_every_format(tmp_path):
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    paths = figures.save(fig, "line", ["png", "pdf"], tmp_path / "figures")
-    assert [p.name for p in paths] == ["line.png", "line.pdf"]
-    assert all(p.stat().st_size > 0 for p in paths)
+def _intervals(ax) -> list[tuple[float, float]]:
+    """(low, high) of every interval drawn in ``ax``: seaborn's bands and matplotlib's error bars."""
+    spans = []
+    for collection in ax.collections:
+        if isinstance(collection, PolyCollection):
+            for path in collection.get_paths():
+                spans.append((path.vertices[:, 1].min(), path.vertices[:, 1].max()))
+    for container in ax.containers:
+        for bars in getattr(container, "lines", (None, None, ()))[2]:
+            for segment in bars.get_segments():
+                spans.append((segment[:, 1].min(), segment[:, 1].max()))
+    return spans
+
+
+def test_accuracy_intervals_stay_in_0_1():
+    noisy = make_results(noise=WIDE_NOISE)
+    clean = [0.9 + noise for noise in WIDE_NOISE]
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(clean), scale=stats.sem(clean))
+    assert low < 0.9 - 0.2 and high > 1.1  # unclipped, the intervals would leave [0, 1]
+    best = best_alpha(noisy, "bim", "ce", 0.1)
+    drawn = {
+        "accuracy_vs_eps": figures.accuracy_vs_eps(noisy, best, "lenet", ATTACK_PARAMS).axes,
+        "accuracy_vs_alpha": figures.accuracy_vs_alpha(noisy, "lenet", [0.0, 0.1], ATTACK_PARAMS, 1.0).axes,
+        "clean_vs_alpha": figures.clean_vs_alpha(noisy, "lenet", 1.0).axes,
+        "bls_temperature": figures.bls_temperature(noisy, "lenet", 0.3, 0.1, ATTACK_PARAMS).axes,
+        "protocol": figures.protocol(noisy, best, "lenet", ATTACK_PARAMS).axes,
+        "min_norm rates": figures.min_norm(noisy, "lenet", ATTACK_PARAMS, 1.0).axes[2:],  # below the L2 row
+    }
+    for name, axes in drawn.items():
+        spans = [span for ax in axes for span in _intervals(ax)]
+        assert spans, name
+        lowest, highest = min(low for low, _ in spans), max(high for _, high in spans)
+        assert lowest >= 0.0 and highest <= 1.0, name
+        assert lowest == 0.0 or highest == 1.0, name  # clipped, not dropped
+
+
+def test_alpha_axes_fit_the_grid(results):
+    grid = [0.0, 0.1, 0.5]  # the alpha grid of the synthetic table (no smoothing at 0)
+    for fig in [figures.accuracy_vs_alpha(results, "lenet", [0.1], ATTACK_PARAMS, 1.0),
+                figures.clean_vs_alpha(results, "lenet", 1.0), figures.min_norm(results, "lenet", ATTACK_PARAMS, 1.0)]:
+        for ax in fig.axes:
+            left, right = ax.get_xlim()
+            assert -0.1 * 0.5 < left < 0.0 and 0.5 < right < 0.5 * 1.1
+            assert list(ax.get_xticks()) == pytest.approx(grid)
+        shown = _words(fig)
+        assert "degenerate: ALS, SBLS (alpha >= 0.5)" in shown  # starts inside the grid are shaded
+        assert "SLS (alpha >= 0.9)" not in shown  # those beyond its largest alpha are not
+
+
+def test_panels_that_are_compared_share_their_y_axis(results, best):
+    for fig in [figures.accuracy_vs_eps(results, best, "lenet", ATTACK_PARAMS),
+                figures.accuracy_vs_alpha(results, "lenet", [0.0, 0.1], ATTACK_PARAMS, 1.0),
+                figures.protocol(results, best, "lenet", ATTACK_PARAMS),
+                figures.bls_temperature(results, "lenet", 0.3, 0.1, ATTACK_PARAMS)]:
+        first = fig.axes[0]
+        assert all(first.get_shared_y_axes().joined(first, ax) for ax in fig.axes)
+
+
+def test_protocol_leaves_out_the_models_whose_protocols_coincide(results, best):
+    titles = [ax.get_title() for ax in figures.protocol(results, best, "lenet", ATTACK_PARAMS).axes]
+    assert len(titles) == 2 * 4  # FGSM and BIM x the four smoothing methods
+    assert not [t for t in titles if "no smoothing" in t or "PGD training" in t or "distillation" in t]
+
+
+def test_per_class_caption_says_only_what_is_drawn(results):
+    fig = figures.per_class_heatmap(results, "lenet", 0.1, ATTACK_PARAMS, 1.0)
+    assert "(ALS alpha >= 0.5, SBLS alpha >= 0.5)" in _words(fig)  # drawn at the grid's alpha 0.5
+    small = results[results["alpha"] < 0.5]  # a grid with no alpha in a degenerate range
+    assert "Dashed" not in _words(figures.per_class_heatmap(small, "lenet", 0.1, ATTACK_PARAMS, 1.0))
+
+
+def test_min_norm_marks_an_infinite_median_at_the_top(results):
+    fig = figures.min_norm(results, "lenet", ATTACK_PARAMS, 1.0)
+    deepfool_l2 = fig.axes[0]
+    marks = [line for line in deepfool_l2.get_lines() if line.get_marker() == "^" and len(line.get_xdata())]
+    # SLS at alpha 0.5: two of three seeds have an infinite DeepFool median, so the mean over seeds is inf
+    assert len(marks) == 1
+    assert marks[0].get_xdata()[0] == pytest.approx(0.5, abs=0.05) and marks[0].get_ydata()[0] == 1.0
+    assert np.isfinite(deepfool_l2.get_ylim()).all()
+
+
+def _points(grad: dict[tuple[str, float], np.ndarray]) -> pd.DataFrame:
+    """A diagnostics table: per (method, alpha) the CE gradient norms given, 2 seeds pooled."""
+    temperatures = {(m, a): t for m, a, t in MODELS}
+    frames = []
+    for (method, alpha), values in grad.items():
+        n = len(values)
+        frames.append(pd.DataFrame({
+            "dataset": "mnist5k", "arch": "lenet", "method": method, "alpha": alpha,
+            "temperature": temperatures[(method, alpha)], "seed": np.arange(n) % 2, "point": np.arange(n) // 2,
+            "correct": True, "grad_l1": values, "margin_grad_l1": np.geomspace(1, 100, n),
+            "margin": np.geomspace(0.1, 10, n)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_diagnostics_say_where_gradients_are_zero_instead_of_drawing_them():
+    rng = np.random.default_rng(0)
+    points = _points({("none", 0.0): rng.uniform(0.1, 10, 40), ("distillation", 0.0): np.zeros(40),
+                      ("adversarial", 0.1): np.r_[np.zeros(10), np.full(10, 1e-30), rng.uniform(0.1, 10, 20)]})
+    fig = verdict_figures.diagnostics(points, "lenet", 1.0)
+    gradient = fig.axes[0]
+    assert "distillation, T 100: 0 on every point" in gradient.get_title(loc="left")
+    assert "ALS, alpha 0.1: 50% of points (25% exactly 0)" in gradient.get_title(loc="left")
+    assert gradient.get_ylim()[0] == verdict_figures.FLOOR
+    assert fig.axes[1].get_title(loc="left") == ""  # nothing below the floor there
+
+
+def test_verdict_gains_follow_the_arch_order():
+    rows = [{"dataset": "mnist5k", "arch": arch, "method": method, "alpha": 0.1, "temperature": 1.0, "eps": 0.1,
+             "order": order, "step": step, "gain": 0.01 * order, "half_width": 0.02, "call": "no gain", "seeds": 3}
+            for arch in ["lenet", "custom", "linear"] for method in ["distillation", "standard"]
+            for order, (step, _) in enumerate(LADDER)]
+    fig = verdict_figures.verdict_gains(pd.DataFrame(rows), 0.1)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["linear", "lenet", "custom"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["SLS\nalpha 0.1", "distillation\nT 1"]
+    assert all(fig.axes[0].get_shared_y_axes().joined(fig.axes[0], ax) for ax in fig.axes)

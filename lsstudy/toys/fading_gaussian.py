@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from lsstudy.checks import check_positive_int
-from lsstudy.figures import COLORS, NAMES
+from lsstudy.style import COLORS, NAMES
 from lsstudy.toys.linear import fit
 
 

@@ -33,11 +33,10 @@ from matplotlib.figure import Figure
 from scipy import integrate, optimize
 
 from lsstudy.checks import check_choice
-from lsstudy.figures import COLORS, NAMES
+from lsstudy.style import COLORS, NAMES, SMOOTHING_METHODS as METHODS  # no smoothing and the paper's four
 from lsstudy.toys.linear import fit
 
 GAMMA_RANGE = (0.5, 2.0 / 3.0)
-METHODS = ["none", "standard", "adversarial", "boltzmann", "second_best"]
 
 
 def check_gamma(gamma: float, name: str = "gamma") -> None:
