@@ -10,10 +10,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # pip (not uv or poetry) because it finds the torch 2.14.1 / torchvision 0.29.1 wheels on this
 # project's machines; elsewhere it downloads them from PyPI.
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -23,16 +23,14 @@ study: $(INSTALLED)
 	@echo "Summary (results/figures/table.md); figures in figures/, executed notebooks in reports/:"
 	@cat results/figures/table.md
 
-# One DVC experiment per dataset of params-paper.yaml (GPU advised; data under data/raw/).
+# The paper-scale studies of params-paper.yaml, added to params.yaml's in one DVC experiment (GPU advised;
+# the full datasets under data/raw/). The default studies are up to date already, so only the new ones run.
 paper: $(INSTALLED)
-	for name in $$(python -m lsstudy.params experiments params-paper.yaml); do \
-		args=$$(python -m lsstudy.params set-args params-paper.yaml $$name) || exit 1; \
-		dvc exp run -n paper-$$name $$args || exit 1; \
-	done
-	dvc exp show --only-changed
+	args=$$(python -m lsstudy.params set-args params-paper.yaml) && echo "$$args" | xargs dvc exp run -n paper
 
+# From the repository root, so the lab reaches the notebooks and their executed copies in reports/.
 lab: $(INSTALLED)
-	jupyter lab notebooks/
+	jupyter lab --notebook-dir=.
 
 test: $(INSTALLED)
 	python -m pytest -q

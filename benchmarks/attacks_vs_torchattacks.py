@@ -35,7 +35,8 @@ import torchattacks
 from torch import Tensor
 
 from lsstudy import data, models
-from lsstudy.attacks import cw_l2, deepfool
+from lsstudy.attacks.cw import cw_l2
+from lsstudy.attacks.deepfool import deepfool
 from lsstudy.train import predict, train
 
 RESULTS = Path(__file__).parent / "results"

@@ -29,8 +29,7 @@ import torchattacks
 from torch import Tensor
 
 from lsstudy import data, models
-from lsstudy.attacks import autoattack
-from lsstudy.attacks.autoattack import autoattack_components
+from lsstudy.attacks.autoattack import autoattack, autoattack_components
 from lsstudy.files import write_text
 from lsstudy.train import predict, train
 

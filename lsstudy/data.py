@@ -20,7 +20,7 @@ download puts them (``EXPECTED_FILES`` lists them):
 - cifar10:        ``<root>/cifar10/cifar-10-batches-py/`` (data_batch_1..5, test_batch, batches.meta)
 - svhn:           ``<root>/svhn/{train,test}_32x32.mat``
 
-Files are downloaded only when ``download=True`` is passed (the pipeline's ``base.download``).
+Files are downloaded only when ``download=True`` is passed (the pipeline's ``data.download``).
 Offline, either place the unpacked files above, or place the official archives where torchvision
 downloads them (the idx ``.gz`` files in ``MNIST/raw/`` or ``FashionMNIST/raw/``,
 ``cifar-10-python.tar.gz`` in ``<root>/cifar10/``) and pass ``download=True``: torchvision checks
@@ -44,9 +44,17 @@ import struct
 
 import numpy as np
 import torch
-from torchvision import datasets as tv
 
 from lsstudy.checks import check_choice
+
+
+def _torchvision_datasets():
+    """torchvision's datasets module, imported on first use: it takes seconds (torchvision loads its models),
+    and the datasets shipped here need none of it."""
+    from torchvision import datasets
+
+    return datasets
+
 
 SPLITS = ["train", "test"]
 
@@ -158,11 +166,11 @@ def _known_digests(name: str) -> dict[str, tuple[str, str]]:
     if name in SHIPPED_DATASETS:
         return {f: ("sha256", digest) for f, digest in SHIPPED_SHA256.items()}
     if name == "cifar10":
-        cifar = tv.CIFAR10
+        cifar = _torchvision_datasets().CIFAR10
         listed = cifar.train_list + cifar.test_list + [[cifar.meta["filename"], cifar.meta["md5"]]]
         return {f"{cifar.base_folder}/{f}": ("md5", md5) for f, md5 in listed}
     if name == "svhn":
-        return {f: ("md5", md5) for _, f, md5 in tv.SVHN.split_list.values()}
+        return {f: ("md5", md5) for _, f, md5 in _torchvision_datasets().SVHN.split_list.values()}
     return {}
 
 
@@ -208,7 +216,7 @@ def _remedy(name: str, corrupt: bool) -> str:
     # torchvision downloads only files that are not there
     return (("Delete them, then put" if corrupt else "Put") + " the official files there, or let torchvision "
             "download them (needs internet): lsstudy.data.load(..., download=True) in Python, "
-            "base.download: true in params.yaml.")
+            "data.download: true in params.yaml.")
 
 
 def _check_files(name: str, folder: Path, files: list[str], download: bool) -> None:
@@ -293,12 +301,12 @@ def _torchvision(name: str, split: str, folder: Path, download: bool) -> tuple[t
     """The whole split as uint8 (N, C, H, W) images and labels, straight from the dataset's arrays."""
     train = split == "train"
     if name == "cifar10":
-        ds = tv.CIFAR10(folder, train=train, download=download)
+        ds = _torchvision_datasets().CIFAR10(folder, train=train, download=download)
         return torch.from_numpy(ds.data).permute(0, 3, 1, 2), torch.tensor(ds.targets)  # data is NHWC
     if name == "svhn":
-        ds = tv.SVHN(folder, split=split, download=download)
+        ds = _torchvision_datasets().SVHN(folder, split=split, download=download)
         return torch.from_numpy(ds.data), torch.from_numpy(ds.labels)  # data is NCHW; label 10 already 0
-    dataset = tv.MNIST if name == "mnist" else tv.FashionMNIST
+    dataset = _torchvision_datasets().MNIST if name == "mnist" else _torchvision_datasets().FashionMNIST
     ds = dataset(folder, train=train, download=download)
     return ds.data.unsqueeze(1), ds.targets
 

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in executed notebooks
 
-from lsstudy.attacks import ATTACKS
+from lsstudy.attacks.registry import ATTACKS
 from lsstudy.checks import check_choice, check_eps
 from lsstudy.train import predict
 

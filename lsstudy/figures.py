@@ -252,6 +252,9 @@ def bls_temperature(results: pd.DataFrame, arch: str, bls_alpha: float, eps: flo
     rows = rows[np.isclose(rows["alpha"], bls_alpha) | (rows["method"] == "none")]
     colors, num_classes = colors_for(rows["method"]), _num_classes(rows)
     temperatures = rows.loc[rows["method"] == "boltzmann", "temperature"]
+    if temperatures.empty:
+        raise ValueError(f"arch={arch!r} has no BLS model at alpha {bls_alpha:g}; train.methods must include "
+                         "boltzmann (its temperature sweep is at train.bls_alpha)")
     low, high = temperatures.min() / 4, temperatures.max() * 4  # where the limits are drawn
     references = {"adversarial": ("T -> 0 limit", low),
                   "standard": (f"T -> inf limit is SLS at alpha {bls_alpha * (num_classes - 1) / num_classes:.2g}",

@@ -26,9 +26,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs get the usual mode
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -42,4 +49,11 @@ def write_bytes(path: str | Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` atomically; return the path."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(payload)
+    return Path(path)
+
+
+def write_table(frame, path: str | Path) -> Path:
+    """Write a DataFrame as CSV (no index) to ``path`` atomically; return the path."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     return Path(path)

@@ -15,6 +15,8 @@ resnet18   any                         CIFAR-style ResNet18: 3x3 stem, no max-po
 =========  ==========================  ===============================================================
 """
 
+import io
+import json
 from pathlib import Path
 
 import torch
@@ -24,6 +26,7 @@ from torch import nn
 import lsstudy
 from lsstudy.checks import check_choice
 from lsstudy.data import DATASETS, spec
+from lsstudy.files import write_bytes
 
 ARCHS = ["linear", "mlp", "lenet", "resnet18"]
 
@@ -140,26 +143,60 @@ def build(arch: str, dataset: str, bias: bool = True, seed: int | None = None) -
     return nn.Sequential(Normalize(s.mean, s.std), body)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read back (truncated, empty, not a checkpoint)."""
+
+
 def save(model: nn.Module, path: str | Path, **meta) -> Path:
     """Write a checkpoint that rebuilds its own model: ``meta`` must hold ``arch`` and ``dataset``.
 
     Also stored: any other keyword (method, alpha, temperature, seed, clean accuracy, ...) and the
-    lsstudy version.
+    lsstudy version. ``meta`` must be JSON-like (dicts, lists, strings, numbers, bools, None).
+
+    The same model and meta give the same bytes, whichever process computed them: the meta is rebuilt from
+    JSON first (pickle's output depends on which values happen to be shared objects) and the archive is
+    named "archive" (torch names it after the file). Written to a temporary file and renamed, so a kill
+    mid-write never leaves half a checkpoint.
     """
     missing = {"arch", "dataset"} - set(meta)
     if missing:
         raise ValueError(f"save() needs meta keys {sorted(missing)} to rebuild the model")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"bias": True, **meta, "lsstudy_version": lsstudy.__version__}
-    torch.save({"meta": meta, "state_dict": model.state_dict()}, path)
-    return path
+    meta = json.loads(json.dumps({"bias": True, **meta, "lsstudy_version": lsstudy.__version__}))
+    buffer = io.BytesIO()
+    torch.save({"meta": meta, "state_dict": model.state_dict()}, buffer)
+    return write_bytes(path, buffer.getvalue())
+
+
+def _read(path: Path, device, mmap: bool) -> dict:
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+        if not (isinstance(checkpoint, dict) and {"meta", "state_dict"} <= set(checkpoint)):
+            raise ValueError("it holds no lsstudy checkpoint (meta and state_dict)")
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch reports a truncated zip, an empty file or a text file in its own words
+        size = path.stat().st_size if path.exists() else 0
+        raise CheckpointError(f"checkpoint {path.resolve()} cannot be read ({size} bytes; "
+                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+    return checkpoint
+
+
+def read_meta(path: str | Path) -> dict:
+    """The meta dict of a checkpoint, without reading its weights into memory (memory-mapped)."""
+    return _read(Path(path), "cpu", mmap=True)["meta"]
+
+
+def from_state(meta: dict, state_dict: dict) -> nn.Module:
+    """The model a checkpoint's ``meta`` describes, with ``state_dict`` loaded, in eval mode."""
+    model = build(meta["arch"], meta["dataset"], bias=meta.get("bias", True))
+    model.load_state_dict(state_dict)
+    return model.eval()
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a model saved by ``save``; returns (model in eval mode, meta)."""
-    checkpoint = torch.load(Path(path), map_location=device, weights_only=True)
-    meta = checkpoint["meta"]
-    model = build(meta["arch"], meta["dataset"], bias=meta["bias"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device).eval(), meta
+    """Rebuild a model saved by ``save``; returns (model in eval mode, meta).
+
+    Raises ``CheckpointError`` naming the file when it cannot be read.
+    """
+    checkpoint = _read(Path(path), device, mmap=False)
+    return from_state(checkpoint["meta"], checkpoint["state_dict"]).to(device), checkpoint["meta"]

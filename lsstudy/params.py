@@ -1,237 +1,529 @@
-"""params.yaml: loading and the schema every pipeline stage checks before it does any work.
+"""params.yaml: its layout, the typed schema every stage checks before any work, and the settings of one study.
 
-A bad value stops with one ValueError that names the key (as a dotted path, e.g. ``train.alphas[2]``)
-and what is allowed, before a model is trained or an output touched.
+Layout of the file:
+
+============  ======================================================================================
+section       what it holds
+============  ======================================================================================
+engine        how the units of work run (``lsstudy.engine``): executor, workers, threads per unit
+data          where the torchvision datasets live, and whether they may be downloaded
+defaults      base, train, attack, figures, verdict: the settings every study starts from
+studies       study name -> overrides of ``defaults`` (mappings merge key by key, lists replace)
+toy_*         the toy stages' own sections
+============  ======================================================================================
+
+The schema is pydantic's (strict types: no bool for a number, no "3" for 3; unknown keys refused). A bad
+value stops with ``ParamsError``: one line per problem, naming the key as it is written in the file
+(``studies.cifar10_5k.train.alphas[1]`` when the study overrides it, ``defaults.train.alphas[1]`` otherwise)
+and what is allowed. Every key is required: the schema holds no hidden defaults.
 """
 
 import argparse
 import copy
+import difflib
 import json
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from lsstudy import baselines, data, models, smoothing
-from lsstudy.checks import (check_alpha, check_choice, check_eps, check_non_negative, check_positive,
-                            check_positive_int, check_temperature)
+from lsstudy.style import FORMATS
 
 PROTOCOLS = ["ce", "smoothed"]
+EXECUTORS = ["local", "ray"]
+STUDY_SECTIONS = ["base", "train", "attack", "figures", "verdict"]
+TOYS = ["toy_triangular", "toy_fading_gaussian", "toy_gradient_gap", "toy_logit_squeezing"]
+TOP_LEVEL = ["engine", "data", "defaults", "studies", *TOYS]
+
+
+class ParamsError(ValueError):
+    """Bad parameters: one line per problem. In a notebook it shows as those lines, not a traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for how an exception is shown
+        return [f"ParamsError: {self}"]
+
+
+# ---- value rules: each check returns what is wrong ("it must be ..."), or None ---------------------
+
+def _rule(ok: Callable[[Any], bool], allowed: str):
+    def check(value):
+        if not ok(value):
+            raise ValueError(allowed)
+        return value
+
+    return AfterValidator(check)
+
+
+def _choice(options: Callable[[], list]):
+    """A value among ``options()`` (a callable: smoothing methods can be registered at run time)."""
+
+    def check(value):
+        if value not in options():
+            raise ValueError(f"choose one of {options()}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _finite(v) -> bool:
+    return math.isfinite(v)
+
+
+Number = Annotated[float, _rule(_finite, "it must be a finite number")]
+Alpha = Annotated[float, _rule(lambda v: _finite(v) and 0 <= v <= 1, "it must be a number in [0, 1]")]
+Fraction = Alpha
+Eps = Annotated[float, _rule(lambda v: _finite(v) and v >= 0, "it must be a finite number >= 0 (pixel units, inputs in [0, 1])")]
+Positive = Annotated[float, _rule(lambda v: _finite(v) and v > 0, "it must be a finite number > 0")]
+NonNegative = Annotated[float, _rule(lambda v: _finite(v) and v >= 0, "it must be a finite number >= 0")]
+Count = Annotated[int, _rule(lambda v: v >= 1, "it must be an integer >= 1")]
+Index = Annotated[int, _rule(lambda v: v >= 0, "it must be an integer >= 0")]
+Rate = Annotated[float, _rule(lambda v: _finite(v) and 0 < v <= 10, "it must be a number in (0, 10]")]
+GpuShare = Annotated[float, _rule(lambda v: _finite(v) and 0 < v <= 1, "it must be a number in (0, 1]")]
+HoldOut = Annotated[float, _rule(lambda v: _finite(v) and 0 <= v <= 0.5, "it must be a number in [0, 0.5]")]
+Dataset = Annotated[str, _choice(lambda: data.DATASETS)]
+Arch = Annotated[str, _choice(lambda: models.ARCHS)]
+Method = Annotated[str, _choice(smoothing.methods)]
+Baseline = Annotated[str, _choice(lambda: baselines.BASELINES)]
+Protocol = Annotated[str, _choice(lambda: PROTOCOLS)]
+Format = Annotated[str, _choice(lambda: FORMATS)]
+Executor = Annotated[str, _choice(lambda: EXECUTORS)]
+
+
+def _non_empty(item):
+    return Annotated[list[item], _rule(len, "it must be a non-empty list")]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---- engine and data ------------------------------------------------------------------------------
+
+class Engine(Section):
+    executor: Executor
+    workers: Annotated[int | str, _rule(lambda v: v == "auto" or (isinstance(v, int) and v >= 1),
+                                        "it must be an integer >= 1 or 'auto' (one per core)")]
+    threads_per_unit: Count
+    gpus_per_unit: GpuShare
+
+
+class Data(Section):
+    root: str
+    download: bool
+
+
+# ---- one study ------------------------------------------------------------------------------------
+
+class Base(Section):
+    dataset: Dataset
+    seeds: _non_empty(Index)
+    test_offset: Index
+    test_size: Count
+
+
+class PgdTraining(Section):
+    eps: Eps
+    steps: Count
+    start_epoch: Count
+
+
+class Distillation(Section):
+    temperature: Positive
+    lr: dict[str, Rate]
+
+
+class Train(Section):
+    archs: _non_empty(Arch)
+    methods: _non_empty(Method)
+    alphas: _non_empty(Alpha)
+    temperature: Positive
+    bls_alpha: Alpha
+    bls_temperatures: _non_empty(Positive)
+    baselines: list[Baseline]
+    pgd_training: PgdTraining
+    distillation: Distillation
+    transfer_seed: Index
+    epochs: Count
+    lr: Rate
+    momentum: Annotated[float, _rule(lambda v: _finite(v) and 0 <= v <= 1, "it must be a number in [0, 1]")]
+    batch_size: Count
+    val_fraction: HoldOut
+    patience: Count
+    plateau_loss: Annotated[str, _choice(lambda: ["ce", "smoothed"])]
+
+
+class DeepFool(Section):
+    steps: Count
+    overshoot: NonNegative
+
+
+class CarliniWagner(Section):
+    steps: Count
+    search_steps: Count
+    lr: Positive
+    c: Positive
+    kappa: NonNegative
+
+
+class Budget(Section):
+    steps: Count
+    restarts: Count
+
+
+class Strong(Section):
+    eps: _non_empty(Eps)
+    pgd: Budget
+    apgd_steps: Count
+    square_queries: Count
+    transfer: Budget
+    unbounded_eps: Eps
+
+
+class Attack(Section):
+    eps: _non_empty(Eps)
+    protocols: _non_empty(Protocol)
+    bim_steps: Count
+    batch_size: Count
+    min_norm_size: Count
+    deepfool: DeepFool
+    cw_l2: CarliniWagner
+    strong: Strong
+
+
+class Figures(Section):
+    table_eps: Eps
+    alpha_figure_eps: _non_empty(Eps)
+    heatmap_eps: Eps
+    formats: _non_empty(Format)
+
+
+class Verdict(Section):
+    tolerance: Fraction
+    unbounded_max: Fraction
+
+
+class Study(Section):
+    base: Base
+    train: Train
+    attack: Attack
+    figures: Figures
+    verdict: Verdict
+
+
+def _study_rules(study: dict) -> list[tuple[tuple, object, str | None]]:
+    """Rules across keys of one (merged, type-checked) study: (location, value, what is allowed; None when
+    the key is missing)."""
+    base, train, attack, figures = study["base"], study["train"], study["attack"], study["figures"]
+    problems = []
+    size = data.split_size(base["dataset"], "test")
+    end = base["test_offset"] + base["test_size"]
+    if end > size:
+        problems.append((("base", "test_offset"), base["test_offset"],
+                         f"the test window [test_offset, test_offset + test_size) = [{base['test_offset']}, {end}) "
+                         f"must fit the {size} test points of {base['dataset']!r}"))
+    if train["transfer_seed"] in base["seeds"]:  # the source must be independent of every model it attacks
+        problems.append((("train", "transfer_seed"), train["transfer_seed"],
+                         f"it must differ from every base.seeds value {base['seeds']}"))
+    for arch in train["archs"]:
+        if arch not in train["distillation"]["lr"]:
+            problems.append((("train", "distillation", "lr", arch), None, None))  # None: missing
+    attacked = [e for e in attack["eps"] if e > 0]
+    for i, eps in enumerate(attack["strong"]["eps"]):  # FGSM and BIM join the per-point worst case there
+        if eps not in attacked:
+            problems.append((("attack", "strong", "eps", i), eps, f"choose one of {attacked} (the attack.eps > 0)"))
+    for key in ["table_eps", "heatmap_eps"]:  # these figures need results at exactly that eps
+        if figures[key] not in attack["eps"]:
+            problems.append((("figures", key), figures[key], f"choose one of {attack['eps']} (attack.eps)"))
+    return problems
+
+
+# ---- the toys -------------------------------------------------------------------------------------
+
+class ToyTriangular(Section):
+    gammas: _non_empty(Annotated[float, _rule(lambda v: _finite(v) and 0.5 <= v <= 2 / 3 + 1e-12,
+                                              "it must be a number in [1/2, 2/3]")])
+    methods: _non_empty(Method)
+    alphas: _non_empty(Alpha)
+    temperature: Positive
+    eps: _non_empty(Eps)
+    n_train: Count
+    n_test: Count
+    figure_alpha: Alpha
+    seed: Index
+    formats: _non_empty(Format)
+
+
+class ToyFadingGaussian(Section):
+    d: Count
+    methods: _non_empty(Method)
+    alphas: _non_empty(Alpha)
+    temperature: Positive
+    eps: _non_empty(Eps)
+    n_train: Count
+    n_test: Count
+    figure_eps: Eps
+    seed: Index
+    formats: _non_empty(Format)
+
+
+class ToyGradientGap(Section):
+    dataset: Dataset
+    test_offset: Index
+    test_size: Count
+    alphas: _non_empty(Alpha)
+    eps: _non_empty(Eps)
+    figure_eps: _non_empty(Eps)
+    epochs: Count
+    lr: Rate
+    batch_size: Count
+    seed: Index
+    formats: _non_empty(Format)
+
+
+class ToyLogitSqueezing(Section):
+    dataset: Dataset
+    test_offset: Index
+    test_size: Count
+    arch: Arch
+    alphas: _non_empty(Alpha)
+    epochs: Count
+    lr: Rate
+    batch_size: Count
+    seed: Index
+    formats: _non_empty(Format)
+
+
+TOY_SCHEMAS = {"toy_triangular": ToyTriangular, "toy_fading_gaussian": ToyFadingGaussian,
+               "toy_gradient_gap": ToyGradientGap, "toy_logit_squeezing": ToyLogitSqueezing}
+
+
+def _toy_rules(name: str, toy: dict) -> list[tuple[tuple, object, str]]:
+    problems = []
+    if name == "toy_triangular" and toy["figure_alpha"] not in toy["alphas"]:
+        problems.append((("figure_alpha",), toy["figure_alpha"], f"choose one of {toy['alphas']} (alphas)"))
+    if name == "toy_fading_gaussian" and toy["figure_eps"] not in toy["eps"]:
+        problems.append((("figure_eps",), toy["figure_eps"], f"choose one of {toy['eps']} (eps)"))
+    if name == "toy_gradient_gap":
+        for i, eps in enumerate(toy["figure_eps"]):
+            if eps not in toy["eps"]:
+                problems.append((("figure_eps", i), eps, f"choose one of {toy['eps']} (eps)"))
+    if "test_offset" in toy:
+        size = data.split_size(toy["dataset"], "test")
+        if toy["test_offset"] + toy["test_size"] > size:
+            problems.append((("test_offset",), toy["test_offset"],
+                             f"the test window [test_offset, test_offset + test_size) must fit the {size} test "
+                             f"points of {toy['dataset']!r}"))
+    return problems
+
+
+# ---- errors in the words of the file -------------------------------------------------------------
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys the schema allows in the mapping at ``loc``."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = schema.model_fields[part].annotation if part in schema.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        schema = annotation
+    return list(schema.model_fields)
+
+
+def _message(key: str, kind: str, value, allowed: str, known: list[str] | None = None) -> str:
+    if kind == "missing":
+        return f"{key} is missing"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known or [], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{key} is not a known key{hint}; the keys here are {known}"
+    return f"{key}={value!r} is not allowed; {allowed}"
+
+
+_TYPE_WORDS = {"float_type": "it must be a number", "int_type": "it must be an integer", "bool_type":
+               "it must be true or false", "string_type": "it must be a string", "list_type": "it must be a list",
+               "dict_type": "it must be a mapping", "model_type": "it must be a mapping", "int_from_float":
+               "it must be an integer"}
+
+
+def _problems(schema: type[BaseModel], values: dict, rules=None) -> list[tuple[tuple, str, object, str, list]]:
+    """(location, kind, value, allowed, known keys) for everything wrong with ``values``."""
+    try:
+        schema.model_validate(values)
+    except ValidationError as error:
+        out = []
+        for err in error.errors():
+            loc, kind = tuple(err["loc"]), err["type"]
+            if kind == "value_error":
+                allowed = str(err["ctx"]["error"])
+            else:
+                allowed = _TYPE_WORDS.get(kind, err["msg"])
+            # pydantic names the branch of a union in the location (e.g. "int"): drop it
+            loc = tuple(p for p in loc if not (isinstance(p, str) and p in {"int", "str", "float"}))
+            known = _fields_at(schema, loc[:-1]) if kind == "extra_forbidden" else None
+            out.append((loc, kind, err.get("input"), allowed, known))
+        return out
+    return [(loc, "missing" if allowed is None else "value_error", value, allowed, None)
+            for loc, value, allowed in (rules(values) if rules else [])]
+
+
+def _raise(lines: list[str]) -> None:
+    if lines:
+        raise ParamsError("\n".join(dict.fromkeys(lines)))
+
+
+# ---- the file -------------------------------------------------------------------------------------
+
+def find_root(start: str | Path = ".") -> Path:
+    """The repository root: the first of ``start`` and its parents that holds params.yaml and dvc.yaml
+    (so a notebook finds it from notebooks/ or from the root alike)."""
+    start = Path(start).resolve()
+    for folder in [start, *start.parents]:
+        if (folder / "params.yaml").is_file() and (folder / "dvc.yaml").is_file():
+            return folder
+    raise ParamsError(f"no params.yaml with a dvc.yaml beside it in {start} or any folder above it; "
+                      "run from inside the lsstudy repository")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"parameter file {path} not found (run from the repository root)")
-    return yaml.safe_load(path.read_text())
-
-
-def _section(params: dict, name: str) -> dict:
-    if not isinstance(params.get(name), dict):
-        raise ValueError(f"params: section {name!r} is missing; it must be a mapping (see params.yaml)")
-    return params[name]
-
-
-def _require(section: dict, prefix: str, keys: list[str]) -> None:
-    missing = [k for k in keys if k not in section]
-    if missing:
-        raise ValueError(f"params: {prefix}.{missing[0]} is missing")
-
-
-def _each(values, key: str, check, may_be_empty: bool = False) -> None:
-    if not isinstance(values, list) or not (values or may_be_empty):
-        raise ValueError(f"{key}={values!r} is not allowed; it must be a {'' if may_be_empty else 'non-empty '}list")
-    for i, value in enumerate(values):
-        check(value, f"{key}[{i}]")
-
-
-def _mapping(section: dict, prefix: str, key: str, keys: list[str]) -> dict:
-    """``section[key]``, a mapping holding ``keys``."""
-    if not isinstance(section.get(key), dict):
-        raise ValueError(f"{prefix}.{key}={section.get(key)!r} is not allowed; it must be a mapping with keys {keys}")
-    _require(section[key], f"{prefix}.{key}", keys)
-    return section[key]
-
-
-def _check_number(value, key: str, low: float, high: float, low_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (ok and (low < value if low_open else low <= value) and value <= high):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{key}={value!r} is not allowed; it must be a number in {bracket}{low}, {high}]")
-
-
-def check_base(params: dict) -> None:
-    base = _section(params, "base")
-    _require(base, "base", ["dataset", "data_root", "download", "seeds", "test_offset", "test_size"])
-    check_choice("base.dataset", base["dataset"], data.DATASETS)
-    if not isinstance(base["download"], bool):
-        raise ValueError(f"base.download={base['download']!r} is not allowed; it must be true or false")
-    _each(base["seeds"], "base.seeds", _check_seed)
-    _check_seed(base["test_offset"], "base.test_offset")
-    check_positive_int(base["test_size"], "base.test_size")
-
-
-def _check_seed(value, key: str) -> None:
-    """An integer >= 0 (seeds, offsets)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key}={value!r} is not allowed; it must be an integer >= 0")
-
-
-def check_train(params: dict) -> None:
-    train = _section(params, "train")
-    _require(train, "train", ["archs", "methods", "alphas", "temperature", "bls_temperatures", "bls_alpha",
-                              "baselines", "pgd_training", "distillation", "transfer_seed",
-                              "epochs", "lr", "momentum", "batch_size", "val_fraction", "patience"])
-    _each(train["archs"], "train.archs", lambda v, k: check_choice(k, v, models.ARCHS))
-    _each(train["methods"], "train.methods", lambda v, k: check_choice(k, v, smoothing.methods()))
-    _each(train["alphas"], "train.alphas", lambda v, k: check_alpha(v, k))
-    check_temperature(train["temperature"], "train.temperature")
-    _each(train["bls_temperatures"], "train.bls_temperatures", lambda v, k: check_temperature(v, k))
-    check_alpha(train["bls_alpha"], "train.bls_alpha")
-    _each(train["baselines"], "train.baselines", lambda v, k: check_choice(k, v, baselines.BASELINES), may_be_empty=True)
-    pgd_training = _mapping(train, "train", "pgd_training", ["eps", "steps", "start_epoch"])
-    check_eps(pgd_training["eps"], "train.pgd_training.eps")
-    check_positive_int(pgd_training["steps"], "train.pgd_training.steps")
-    check_positive_int(pgd_training["start_epoch"], "train.pgd_training.start_epoch")
-    distillation = _mapping(train, "train", "distillation", ["temperature", "lr"])
-    check_temperature(distillation["temperature"], "train.distillation.temperature")
-    rates = _mapping(distillation, "train.distillation", "lr", train["archs"])
-    for arch in train["archs"]:
-        _check_number(rates[arch], f"train.distillation.lr.{arch}", 0.0, 10.0, low_open=True)
-    _check_seed(train["transfer_seed"], "train.transfer_seed")
-    seeds = _section(params, "base").get("seeds", [])
-    if train["transfer_seed"] in seeds:  # the source must be independent of every model it attacks
-        raise ValueError(f"train.transfer_seed={train['transfer_seed']!r} is not allowed; it must differ from "
-                         f"every base.seeds value {seeds}")
-    check_positive_int(train["epochs"], "train.epochs")
-    check_positive_int(train["batch_size"], "train.batch_size")
-    check_positive_int(train["patience"], "train.patience")
-    _check_number(train["lr"], "train.lr", 0.0, 10.0, low_open=True)
-    _check_number(train["momentum"], "train.momentum", 0.0, 1.0)
-    _check_number(train["val_fraction"], "train.val_fraction", 0.0, 0.5)
-
-
-def check_attack(params: dict) -> None:
-    attack = _section(params, "attack")
-    _require(attack, "attack", ["eps", "protocols", "bim_steps", "min_norm_size", "deepfool", "cw_l2", "batch_size"])
-    _each(attack["eps"], "attack.eps", lambda v, k: check_eps(v, k))
-    _each(attack["protocols"], "attack.protocols", lambda v, k: check_choice(k, v, PROTOCOLS))
-    check_positive_int(attack["bim_steps"], "attack.bim_steps")
-    check_positive_int(attack["min_norm_size"], "attack.min_norm_size")
-    check_positive_int(attack["batch_size"], "attack.batch_size")
-    check_positive_int(attack["deepfool"]["steps"], "attack.deepfool.steps")
-    check_non_negative(attack["deepfool"]["overshoot"], "attack.deepfool.overshoot")
-    for key in ["steps", "search_steps"]:
-        check_positive_int(attack["cw_l2"][key], f"attack.cw_l2.{key}")
-    for key in ["lr", "c"]:
-        check_positive(attack["cw_l2"][key], f"attack.cw_l2.{key}")
-    check_non_negative(attack["cw_l2"]["kappa"], "attack.cw_l2.kappa")
-    check_strong(attack)
-
-
-def check_strong(attack: dict) -> None:
-    """attack.strong: its eps must be attacked by FGSM and BIM too (they join the per-point worst case)."""
-    strong = _mapping(attack, "attack", "strong",
-                      ["eps", "pgd", "apgd_steps", "square_queries", "transfer", "unbounded_eps"])
-    _each(strong["eps"], "attack.strong.eps", lambda v, k: check_choice(k, v, [e for e in attack["eps"] if e > 0]))
-    for key in ["pgd", "transfer"]:
-        settings = _mapping(strong, "attack.strong", key, ["steps", "restarts"])
-        for name in ["steps", "restarts"]:
-            check_positive_int(settings[name], f"attack.strong.{key}.{name}")
-    check_positive_int(strong["apgd_steps"], "attack.strong.apgd_steps")
-    check_positive_int(strong["square_queries"], "attack.strong.square_queries")
-    check_eps(strong["unbounded_eps"], "attack.strong.unbounded_eps")
-
-
-def check_figures(params: dict) -> None:
-    figures = _section(params, "figures")
-    _require(figures, "figures", ["table_eps", "alpha_figure_eps", "heatmap_eps", "formats"])
-    check_eps(figures["table_eps"], "figures.table_eps")
-    check_eps(figures["heatmap_eps"], "figures.heatmap_eps")
-    _each(figures["alpha_figure_eps"], "figures.alpha_figure_eps", lambda v, k: check_eps(v, k))
-    _each(figures["formats"], "figures.formats", lambda v, k: check_choice(k, v, ["png", "pdf", "svg"]))
-    attacked = _section(params, "attack").get("eps", [])
-    for key in ["table_eps", "heatmap_eps"]:  # these figures need results at exactly that eps
-        check_choice(f"figures.{key}", figures[key], attacked)
-
-
-def check_verdict(params: dict) -> None:
-    verdict = _section(params, "verdict")
-    _require(verdict, "verdict", ["tolerance", "unbounded_max"])
-    _check_number(verdict["tolerance"], "verdict.tolerance", 0.0, 1.0)
-    _check_number(verdict["unbounded_max"], "verdict.unbounded_max", 0.0, 1.0)
-
-
-SECTION_CHECKS = {"base": check_base, "train": check_train, "attack": check_attack, "figures": check_figures,
-                  "verdict": check_verdict}
-
-
-# The paper's toy and linear-model arguments (lsstudy/toys): one section and one stage each.
-def _check_toy_common(section: dict, name: str, keys: list[str]) -> None:
-    _require(section, name, keys + ["seed", "formats"])
-    _check_seed(section["seed"], f"{name}.seed")
-    _each(section["formats"], f"{name}.formats", lambda v, k: check_choice(k, v, ["png", "pdf", "svg"]))
-    for key in ["n_train", "n_test", "d", "epochs", "batch_size"]:
-        if key in keys:
-            check_positive_int(section[key], f"{name}.{key}")
-    if "methods" in keys:  # two classes: smoothing needs a wrong class, which every built-in has for K = 2
-        _each(section["methods"], f"{name}.methods", lambda v, k: check_choice(k, v, smoothing.methods()))
-    if "alphas" in keys:
-        _each(section["alphas"], f"{name}.alphas", lambda v, k: check_alpha(v, k))
-    if "temperature" in keys:
-        check_temperature(section["temperature"], f"{name}.temperature")
-    if "eps" in keys:
-        _each(section["eps"], f"{name}.eps", lambda v, k: check_eps(v, k))
-    if "lr" in keys:
-        _check_number(section["lr"], f"{name}.lr", 0.0, 10.0, low_open=True)
-
-
-def check_toy_triangular(params: dict) -> None:
-    toy = _section(params, "toy_triangular")
-    _check_toy_common(toy, "toy_triangular", ["gammas", "methods", "alphas", "temperature", "eps", "n_train",
-                                              "n_test", "figure_alpha"])
-
-    def gamma(value, key):  # the example needs gamma <= 2/3 for 1[x > 0] to be Bayes-optimal
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (ok and 0.5 <= value <= 2 / 3 + 1e-12):
-            raise ValueError(f"{key}={value!r} is not allowed; it must be a number in [1/2, 2/3]")
-
-    _each(toy["gammas"], "toy_triangular.gammas", gamma)
-    check_choice("toy_triangular.figure_alpha", toy["figure_alpha"], toy["alphas"])
-
-
-def check_toy_fading_gaussian(params: dict) -> None:
-    toy = _section(params, "toy_fading_gaussian")
-    _check_toy_common(toy, "toy_fading_gaussian", ["d", "methods", "alphas", "temperature", "eps", "n_train",
-                                                   "n_test", "figure_eps"])
-    check_choice("toy_fading_gaussian.figure_eps", toy["figure_eps"], toy["eps"])
-
-
-def check_toy_gradient_gap(params: dict) -> None:
-    toy = _section(params, "toy_gradient_gap")
-    _check_toy_common(toy, "toy_gradient_gap", ["dataset", "alphas", "eps", "epochs", "lr", "batch_size",
-                                                "figure_eps"])
-    check_choice("toy_gradient_gap.dataset", toy["dataset"], data.DATASETS)
-    _each(toy["figure_eps"], "toy_gradient_gap.figure_eps",
-          lambda v, k: check_choice(k, v, toy["eps"]))
-
-
-def check_toy_logit_squeezing(params: dict) -> None:
-    toy = _section(params, "toy_logit_squeezing")
-    _check_toy_common(toy, "toy_logit_squeezing", ["dataset", "arch", "alphas", "epochs", "lr", "batch_size"])
-    check_choice("toy_logit_squeezing.dataset", toy["dataset"], data.DATASETS)
-    check_choice("toy_logit_squeezing.arch", toy["arch"], models.ARCHS)
-
-
-SECTION_CHECKS.update({"toy_triangular": check_toy_triangular, "toy_fading_gaussian": check_toy_fading_gaussian,
-                       "toy_gradient_gap": check_toy_gradient_gap, "toy_logit_squeezing": check_toy_logit_squeezing})
-
-
-def validate(params: dict, sections: list[str] | None = None) -> dict:
-    """Check ``sections`` of ``params`` (all by default); return ``params`` unchanged when valid."""
-    for name in sections or list(SECTION_CHECKS):
-        SECTION_CHECKS[name](params)
+    if not path.is_file():
+        raise ParamsError(f"parameter file {path.resolve()} not found")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path.resolve()} is not valid YAML: {error}".replace("\n", " ")) from None
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path.resolve()} must be a mapping of sections {TOP_LEVEL}")
     return params
+
+
+def merge(defaults: dict, overrides: dict) -> dict:
+    """``defaults`` with ``overrides`` on top: mappings merge key by key, anything else replaces."""
+    merged = copy.deepcopy(defaults)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _has(tree, loc: tuple) -> bool:
+    for part in loc:
+        if isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        elif isinstance(tree, list) and isinstance(part, int) and part < len(tree):
+            tree = tree[part]
+        else:
+            return False
+    return True
+
+
+def _top_level(params: dict) -> list[str]:
+    lines = []
+    for key in params:
+        if key not in TOP_LEVEL:
+            lines.append(_message(str(key), "extra_forbidden", None, "", TOP_LEVEL))
+    for key in ["engine", "data", "defaults", "studies"]:
+        if not isinstance(params.get(key), dict):
+            lines.append(f"{key} is missing" if key not in params else _message(key, "", params[key],
+                                                                                   "it must be a mapping"))
+    return lines
+
+
+def check_engine(params: dict) -> None:
+    _raise(_top_level(params))
+    lines = []
+    for name, schema in [("engine", Engine), ("data", Data)]:
+        for loc, kind, value, allowed, known in _problems(schema, params[name]):
+            lines.append(_message(_dotted((name, *loc)), kind, value, allowed, known))
+    _raise(lines)
+
+
+def study_names(params: dict) -> list[str]:
+    return list(params.get("studies") or {})
+
+
+def study(params: dict, name: str) -> dict:
+    """The merged, checked settings of study ``name``: {base, train, attack, figures, verdict}."""
+    check_engine(params)
+    studies = params["studies"]
+    if name not in studies:
+        raise ParamsError(f"study={name!r} is not allowed; choose one of {list(studies)} (the keys of studies)")
+    overrides = studies[name] if studies[name] is not None else {}
+    if not isinstance(overrides, dict):
+        raise ParamsError(_message(f"studies.{name}", "", overrides, f"it must be a mapping of {STUDY_SECTIONS}"))
+    merged = merge(params["defaults"], overrides)
+
+    def where(loc: tuple) -> str:  # the key as written in the file: the study's override, else defaults
+        return _dotted(("studies", name, *loc)) if _has(overrides, loc) else _dotted(("defaults", *loc))
+
+    lines = []
+    for loc, kind, value, allowed, known in _problems(Study, merged, _study_rules):
+        if kind == "missing":
+            lines.append(f"{_dotted(('defaults', *loc))} is missing (study {name!r}; or set "
+                         f"{_dotted(('studies', name, *loc))})")
+        elif kind == "extra_forbidden":
+            lines.append(_message(where(loc), kind, value, allowed, known))
+        else:
+            lines.append(_message(where(loc), kind, value, allowed) + (f" (study {name!r})" if not _has(overrides, loc)
+                                                                        else ""))
+    _raise(lines)
+    return merged
+
+
+def toy(params: dict, name: str) -> dict:
+    """The checked section of toy stage ``name``."""
+    if name not in TOY_SCHEMAS:
+        raise ParamsError(f"toy={name!r} is not allowed; choose one of {TOYS}")
+    if not isinstance(params.get(name), dict):
+        raise ParamsError(f"{name} is missing; it must be a mapping")
+    lines = [_message(_dotted((name, *loc)), kind, value, allowed, known)
+             for loc, kind, value, allowed, known in
+             _problems(TOY_SCHEMAS[name], params[name], lambda values: _toy_rules(name, values))]
+    _raise(lines)
+    return copy.deepcopy(params[name])
+
+
+def validate(params: dict) -> dict:
+    """Check the whole file (every study and toy); return it unchanged when valid."""
+    check_engine(params)
+    lines = []
+    checks = [lambda n=n: study(params, n) for n in study_names(params)]
+    checks += [lambda t=t: toy(params, t) for t in TOYS if t in params]
+    for check in checks:
+        try:
+            check()
+        except ParamsError as error:
+            lines.append(str(error))
+    _raise(lines)
+    return params
+
+
+def set_dotted(params: dict, dotted: str, value) -> dict:
+    """A copy of ``params`` with the key ``dotted`` (e.g. "studies.mnist5k.train.epochs") set to ``value``."""
+    out = copy.deepcopy(params)
+    *parents, last = dotted.split(".")
+    node = out
+    for key in parents:
+        if not isinstance(node.get(key, {}), dict):
+            raise ParamsError(f"{dotted}: {key} is not a mapping")
+        node = node.setdefault(key, {})
+    node[last] = value
+    return out
 
 
 def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -239,59 +531,43 @@ def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
     out = []
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        out += _leaves(value, dotted + ".") if isinstance(value, dict) else [(dotted, value)]
+        out += _leaves(value, dotted + ".") if isinstance(value, dict) and value else [(dotted, value)]
     return out
 
 
-def apply_overrides(params: dict, overrides: dict) -> dict:
-    """A copy of ``params`` with each leaf of ``overrides`` set (what ``dvc exp run -S`` does)."""
-    merged = copy.deepcopy(params)
-    for dotted, value in _leaves(overrides):
-        *parents, last = dotted.split(".")
-        node = merged
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return merged
-
-
-def set_param_args(overrides: dict) -> list[str]:
-    """``dvc exp run`` arguments ``-S key=value`` setting each leaf of ``overrides``.
+def set_param_args(params: dict, overrides: dict) -> list[str]:
+    """``dvc exp run`` arguments setting each leaf of ``overrides`` on ``params``: ``-S key=value`` for keys
+    params.yaml has, ``-S +key=value`` for new ones (DVC's syntax for adding a key).
 
     Values are compact JSON (no spaces, so a shell can split the arguments on white space).
     """
     args = []
     for dotted, value in _leaves(overrides):
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        args += ["-S", f"{dotted}={text}"]
+        new = not _has(params, tuple(dotted.split(".")))
+        args += ["-S", f"{'+' if new else ''}{dotted}={text}"]
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check params.yaml, or print dvc exp run -S arguments for an experiment.")
+    parser = argparse.ArgumentParser(description="Check params.yaml, or print the dvc exp run arguments of a "
+                                     "file of extra studies such as params-paper.yaml.")
     parser.add_argument("--params", default="params.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate every section of --params")
-    names = sub.add_parser("experiments", help="print the experiment names of a file such as params-paper.yaml")
-    names.add_argument("experiments_file")
-    exp = sub.add_parser("set-args", help="validate params + an experiment's overrides, print its -S arguments")
-    exp.add_argument("experiments_file", help="e.g. params-paper.yaml")
-    exp.add_argument("name", help="an experiment (top-level key) of that file, e.g. mnist")
+    extra = sub.add_parser("set-args", help="validate --params with the studies of FILE added; print -S arguments")
+    extra.add_argument("file", help="e.g. params-paper.yaml: a mapping with `studies` (and optionally `defaults`)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "experiments":
-            print(" ".join(load_params(args.experiments_file)))
-            return 0
         params = load_params(args.params)
         if args.command == "check":
             validate(params)
-            print(f"{args.params}: valid")
+            print(f"{args.params}: valid ({len(study_names(params))} studies: {', '.join(study_names(params))})")
             return 0
-        experiments = load_params(args.experiments_file)
-        check_choice("name", args.name, list(experiments))
-        validate(apply_overrides(params, experiments[args.name]))
-        print(" ".join(set_param_args(experiments[args.name])))
-    except (ValueError, FileNotFoundError) as error:
+        overrides = load_params(args.file)
+        validate(merge(params, overrides))
+        print(" ".join(set_param_args(params, overrides)))
+    except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,13 +1,35 @@
-"""Device choice and seeding: CUDA when present, else CPU; every run seeded."""
+"""Device choice and seeding: CUDA when present, else CPU; every run seeded.
+
+The engine pins each worker to one device (``on_device``); ``default_device`` is then that device, so
+units place their models and tensors on the worker's GPU without being told.
+"""
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
+_pinned: torch.device | None = None
+
 
 def default_device() -> torch.device:
+    """The device pinned by ``on_device``, else CUDA when present, else CPU."""
+    if _pinned is not None:
+        return _pinned
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def on_device(device: str | torch.device) -> Iterator[torch.device]:
+    """Make ``device`` the default device inside the block."""
+    global _pinned
+    previous, _pinned = _pinned, torch.device(device)
+    try:
+        yield _pinned
+    finally:
+        _pinned = previous
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -1,70 +1,151 @@
-"""Run one pipeline stage: check params.yaml, then execute the stage's notebook with papermill.
+"""Run one pipeline stage: check its parameters and data, then execute its notebook with papermill.
 
-    python -m lsstudy.stage train        # what dvc.yaml runs for the stage "train"
+    python -m lsstudy.stage train --study mnist5k      # what dvc.yaml runs for train@mnist5k
+    python -m lsstudy.stage toy_triangular
 
-The parameters, and the presence of the dataset's files, are checked here, before a kernel starts
-or an output is touched, so a bad value costs seconds and loses nothing. The notebook then runs from notebooks/ (as in JupyterLab) with the
-stage's params.yaml sections injected after its ``parameters`` cell, equivalent to
-``papermill notebooks/train.ipynb reports/train.ipynb --cwd notebooks -y "<sections as YAML>"``.
+Parameters and the dataset's files are checked here, before a kernel starts or an output is touched, so
+a bad value costs a second and loses nothing. The notebook then runs from notebooks/ (as in JupyterLab)
+with its ``study`` parameter set; it reads params.yaml itself (``lsstudy.notebook``). While it runs, the
+terminal shows the engine's progress (models done of total, elapsed, time left). The executed notebook
+replaces reports/<study>/<stage>.ipynb only when the run succeeds; a failed run's notebook goes beside
+it as <stage>.failed.ipynb, so the last good report is never lost. Every failure ends in one line and a
+non-zero exit code; Ctrl-C ends in one line too, and the next ``dvc repro`` resumes from the work kept.
 """
 
 import argparse
+import json
+import logging
+import os
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
+from tqdm.std import tqdm
+
 from lsstudy import data
-from lsstudy.params import load_params, validate
+from lsstudy.engine import PROGRESS_ENV
+from lsstudy.files import atomic_path
+from lsstudy.notebook import stage_settings
+from lsstudy.params import ParamsError, find_root
+from lsstudy.pipeline import STAGES, report
 
-# The params.yaml sections each stage reads (the same lists as its `params:` in dvc.yaml).
-STAGES = {
-    "train": ["base", "train"],
-    "attack": ["base", "train", "attack"],
-    "figures": ["base", "train", "attack", "figures"],
-    "verdict": ["base", "train", "attack", "figures", "verdict"],
-    # the paper's toy and linear-model arguments (lsstudy/toys)
-    "toy_triangular": ["toy_triangular"],
-    "toy_fading_gaussian": ["toy_fading_gaussian"],
-    "toy_gradient_gap": ["base", "toy_gradient_gap"],
-    "toy_logit_squeezing": ["base", "toy_logit_squeezing"],
-}
+INTERRUPTED = 130  # the shell's exit code for Ctrl-C
 
 
-def run(stage: str, params_file: str | Path = "params.yaml", root: str | Path = ".") -> Path:
-    """Validate the stage's sections of ``params_file`` and execute notebooks/<stage>.ipynb.
+def _datasets(settings) -> list[str]:
+    return [section["dataset"] for section in [settings.sections.get("base", {}), *settings.sections.values()]
+            if "dataset" in section]
 
-    Returns the executed copy, reports/<stage>.ipynb.
-    """
+
+class _ProgressView(threading.Thread):
+    """Draws the engine's progress lines (JSON, appended to a file by the kernel) as a bar on stderr."""
+
+    def __init__(self, path: Path, name: str):
+        super().__init__(daemon=True)
+        self.path, self.name, self.stop = path, name, threading.Event()
+        self.bars: dict[str, tqdm] = {}
+
+    def run(self) -> None:
+        offset = 0
+        while not self.stop.wait(0.5):
+            offset = self._read(offset)
+        self._read(offset)
+        for bar in self.bars.values():
+            bar.close()
+
+    def _read(self, offset: int) -> int:
+        with open(self.path) as stream:
+            stream.seek(offset)
+            for line in stream:
+                if line.endswith("\n"):
+                    offset += len(line.encode())
+                    self._show(json.loads(line))
+        return offset
+
+    def _show(self, line: dict) -> None:
+        bar = self.bars.get(line["description"])
+        if bar is None:
+            bar = tqdm(total=line["total"], initial=line["done"], desc=f"{self.name}: {line['description']}",
+                       unit="model", file=sys.stderr, mininterval=0 if sys.stderr.isatty() else 30)
+            self.bars[line["description"]] = bar
+        bar.update(line["done"] - bar.n)
+        if bar.n >= bar.total:  # finished: its last line stays, the next bar starts below it
+            bar.close()
+            del self.bars[line["description"]]
+
+
+def _execute(notebook: Path, output: Path, parameters: dict, cwd: Path, name: str) -> None:
+    import papermill
+    from jupyter_client.manager import KernelManager
+
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)  # its failures are reported below, in one line
+    with tempfile.TemporaryDirectory(prefix="lsstudy-") as scratch:
+        progress = Path(scratch) / "progress.jsonl"
+        progress.touch()
+        os.environ[PROGRESS_ENV] = str(progress)
+        view = _ProgressView(progress, name)
+        view.start()
+        # IPC sockets in a private folder: the kernel is local, so it needs no (unencrypted) TCP port
+        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(scratch) / "kernel"))
+        try:
+            papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
+                                       progress_bar=False, km=kernel)
+        finally:
+            if kernel.has_kernel:  # papermill shuts down only kernels it started itself
+                kernel.shutdown_kernel(now=True)
+            view.stop.set()
+            view.join()
+            os.environ.pop(PROGRESS_ENV, None)
+
+
+def _failure(error: Exception) -> str:
+    """papermill's error in one line: the exception the notebook raised and its message."""
+    ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    return f"{ename}: {str(evalue).strip()}"
+
+
+def run(stage: str, study: str | None = None, params_file: str = "params.yaml", root: str | Path = ".") -> Path:
+    """Check stage ``stage`` (of ``study``), execute its notebook, and return the executed report's path."""
     import papermill
 
     if stage not in STAGES:
-        raise ValueError(f"stage={stage!r} is not allowed; choose one of {list(STAGES)}")
-    root = Path(root).resolve()
-    params = validate(load_params(root / params_file), STAGES[stage])
-    base = params["base"]
-    for section in STAGES[stage]:  # every dataset the stage reads, from base's data root
-        if "dataset" in params[section]:
-            data.check_available(params[section]["dataset"], root / base["data_root"], base["download"])
-    report = root / "reports" / f"{stage}.ipynb"
-    report.parent.mkdir(exist_ok=True)
-    papermill.execute_notebook(
-        str(root / "notebooks" / f"{stage}.ipynb"),
-        str(report),
-        parameters={section: params[section] for section in STAGES[stage]},
-        cwd=str(root / "notebooks"),
-        progress_bar=False,
-    )
-    print(f"{stage}: executed notebook written to {report}")
-    return report
+        raise ParamsError(f"stage={stage!r} is not allowed; choose one of {list(STAGES)}")
+    if STAGES[stage].per_study and study is None:
+        raise ParamsError(f"stage {stage!r} runs per study: pass --study NAME (a key of params.yaml's studies)")
+    root = find_root(root)
+    settings = stage_settings(stage, study if STAGES[stage].per_study else None, {}, params_file, start=root)
+    for dataset in _datasets(settings):
+        data.check_available(dataset, root / settings.data["root"], settings.data["download"])
+    name = f"{stage}@{study}" if STAGES[stage].per_study else stage
+    final = root / report(stage, settings.study)
+    failed = final.with_name(f"{stage}.failed.ipynb")
+    parameters = {"study": settings.study} if STAGES[stage].per_study else {}
+    with atomic_path(final) as attempt:
+        try:
+            _execute(root / STAGES[stage].notebook, attempt, parameters, root / "notebooks", name)
+        except papermill.PapermillExecutionError as error:
+            attempt.replace(failed)
+            raise RuntimeError(f"{name} failed: {_failure(error)}\nThe failed run's notebook is "
+                               f"{failed.relative_to(root)}; the last good report is kept.") from None
+    failed.unlink(missing_ok=True)
+    print(f"{name}: done; executed notebook in {final.relative_to(root)}")
+    return final
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=list(STAGES))
+    parser.add_argument("stage", help=f"one of {list(STAGES)}")
+    parser.add_argument("--study", help="a study of params.yaml (stages that run per study)")
     parser.add_argument("--params", default="params.yaml", help="parameter file, relative to the repository root")
     args = parser.parse_args(argv)
+    name = f"{args.stage}@{args.study}" if args.study else args.stage
     try:
-        run(args.stage, args.params)
-    except (ValueError, data.DataNotFoundError) as error:  # a bad parameter or absent data: no traceback
+        run(args.stage, args.study, args.params)
+    except KeyboardInterrupt:
+        print(f"\n{name}: interrupted. Finished work is kept; the next `dvc repro` resumes from it.", file=sys.stderr)
+        return INTERRUPTED
+    except (ParamsError, data.DataError, RuntimeError) as error:  # one message, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

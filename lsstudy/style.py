@@ -2,8 +2,9 @@
 names, axis labels, and writing a figure to disk.
 
 Every figure and table (``lsstudy.figures``, ``lsstudy.tables``, ``lsstudy.verdict_figures``, the toys)
-takes these from here, so a method keeps its name and colour everywhere. The module imports neither
-torch nor seaborn, so training code may take ``BASELINES`` from it at no cost.
+takes these from here, so a method keeps its name and colour everywhere. The defences' list and the arch
+order are the code's own (``lsstudy.baselines.BASELINES``, ``lsstudy.models.ARCHS``): training never imports
+this module, so changing a colour cannot retrain a model.
 
 ``save`` writes each format through ``lsstudy.files.atomic_path`` and leaves the date out of the
 files (PDF and SVG would stamp the current time), so the same figure gives the same bytes.
@@ -14,13 +15,14 @@ from pathlib import Path
 import matplotlib
 from matplotlib.figure import Figure
 
+from lsstudy.baselines import BASELINES
 from lsstudy.checks import check_choice
 from lsstudy.files import atomic_path
+from lsstudy.models import ARCHS
 
 # The built-in methods, in the order of every legend and table: no smoothing, the paper's four
 # smoothings, then the defences of lsstudy.baselines (trained at alpha 0).
 METHODS = ["none", "standard", "adversarial", "boltzmann", "second_best", "pgd_training", "distillation"]
-BASELINES = ["pgd_training", "distillation"]
 SMOOTHING_METHODS = [m for m in METHODS if m not in BASELINES]
 NAMES = {"none": "no smoothing", "standard": "SLS", "adversarial": "ALS", "boltzmann": "BLS", "second_best": "SBLS",
          "pgd_training": "PGD training", "distillation": "distillation"}
@@ -32,8 +34,6 @@ _COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc",
 COLORS = {"none": "#262626", "standard": _COLORBLIND[0], "adversarial": _COLORBLIND[2], "boltzmann": _COLORBLIND[1],
           "second_best": _COLORBLIND[4], "pgd_training": _COLORBLIND[3], "distillation": _COLORBLIND[7]}
 EXTRA_COLORS = [_COLORBLIND[i] for i in (5, 8, 9, 6)]
-
-ARCHS = ["linear", "mlp", "lenet", "resnet18"]  # small to large; archs outside the list follow, sorted
 
 ATTACKS = {"clean": "clean", "fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "cw_l2": "CW-L2", "pgd": "PGD",
            "pgd_more": "PGD (2x steps)", "apgd": "APGD", "square": "Square", "transfer": "transfer",

@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in executed notebooks
 
-from lsstudy.checks import check_positive_int
+from lsstudy.checks import check_choice, check_positive_int
 from lsstudy.runtime import default_device, seed_everything
 from lsstudy.smoothing import LabelSmoothingLoss
 
@@ -61,6 +61,7 @@ def train(
     batch_size: int = 100,
     val_fraction: float = 0.1,
     patience: int = 5,
+    plateau_loss: str = "ce",
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
@@ -70,12 +71,16 @@ def train(
     or with ``batch_loss`` when given (the baselines of ``lsstudy.baselines``).
 
     Returns the history, one row per epoch: epoch, lr, train_loss (the training loss), val_loss
-    (plain cross-entropy on the hold-out, which drives the schedule), val_accuracy. With
+    (plain cross-entropy on the hold-out), val_accuracy, and plateau_loss, the hold-out loss that drives
+    the schedule: plain cross-entropy with ``plateau_loss="ce"``, the model's own smoothed loss with
+    "smoothed" (the authors' choice; the baselines' is then cross-entropy, as they are deployed). With
     ``val_fraction=0`` there is no hold-out and the schedule follows the training loss.
     The model is left in eval mode on ``device``.
     """
+    check_choice("plateau_loss", plateau_loss, ["ce", "smoothed"])
+    criterion = LabelSmoothingLoss(method, alpha, temperature)
+    plateau = criterion if plateau_loss == "smoothed" and batch_loss is None else F.cross_entropy
     if batch_loss is None:
-        criterion = LabelSmoothingLoss(method, alpha, temperature)
 
         def batch_loss(model, x, y, epoch):
             return criterion(model(x), y)
@@ -108,7 +113,8 @@ def train(
             logits = predict(model, x_val)
             row["val_loss"] = F.cross_entropy(logits, y_val).item()
             row["val_accuracy"] = (logits.argmax(1) == y_val).float().mean().item()
-        scheduler.step(row.get("val_loss", train_loss))
+            row["plateau_loss"] = plateau(logits, y_val).item()
+        scheduler.step(row.get("plateau_loss", train_loss))
         history.append(row)
     model.eval()
     return pd.DataFrame(history)

@@ -111,3 +111,16 @@ def gains(ladder_rows: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     out.loc[out["half_width"].isna(), "call"] = "one seed: no interval"
     out["kind"] = np.where(out["method"].isin(BASELINES), "baseline defence", "label smoothing")
     return out.sort_values(["arch", "eps", "method", "order"], ignore_index=True)
+
+
+def metrics(verdict: pd.DataFrame, chosen: pd.DataFrame) -> dict:
+    """The DVC metrics (``dvc metrics show``): per arch, eps and method at its chosen alpha, the mean over
+    seeds of the clean and the robust accuracy (the per-point worst case over every attack). A few numbers
+    a user compares across experiments; everything else stays in the tables."""
+    at = verdict.merge(chosen, on=list(chosen.columns))
+    means = at.groupby(["arch", "eps", "method"], sort=False)[["clean_accuracy", "robust_accuracy"]].mean()
+    out: dict = {}
+    for (arch, eps, method), row in means.iterrows():
+        out.setdefault(arch, {}).setdefault(f"eps{eps:g}", {})[method] = {
+            "clean": round(float(row["clean_accuracy"]), 4), "robust": round(float(row["robust_accuracy"]), 4)}
+    return out

@@ -1,9 +1,14 @@
-"""Shared fixtures: the embedded data and one small trained model, built once per test session."""
+"""Shared fixtures: the embedded data, one small trained model, and the tests' own parameters."""
+
+from pathlib import Path
 
 import pytest
 
-from lsstudy import data, models
+from lsstudy import data, models, params
 from lsstudy.train import train
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TINY_PARAMS = FIXTURES / "params.yaml"  # never the study's params.yaml: editing the study breaks no test
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +27,9 @@ def trained_lenet(mnist5k_train):
     model = models.build("lenet", "mnist5k")
     train(model, *mnist5k_train, epochs=3, lr=0.05, seed=0, device="cpu", progress=False)
     return model
+
+
+@pytest.fixture
+def tiny_params() -> dict:
+    """The tests' own params.yaml, as a fresh dict each time (tests may change it)."""
+    return params.load_params(TINY_PARAMS)

@@ -9,7 +9,12 @@ import torch.nn.functional as F
 import torchattacks
 
 from lsstudy import models
-from lsstudy.attacks import ATTACKS, TransferSource, attack_loss, attack_target, bim, cw_l2, deepfool, fgsm, pgd
+from lsstudy.attacks.cw import cw_l2
+from lsstudy.attacks.deepfool import deepfool
+from lsstudy.attacks.gradient import bim, fgsm, pgd
+from lsstudy.attacks.objectives import attack_loss, attack_target
+from lsstudy.attacks.registry import ATTACKS
+from lsstudy.attacks.transfer import TransferSource
 from lsstudy.smoothing import LabelSmoothingLoss, methods
 from lsstudy.train import train
 

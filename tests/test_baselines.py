@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsstudy import baselines, models
-from lsstudy.attacks import pgd
+from lsstudy.attacks.gradient import pgd
 from lsstudy.diagnostics import point_diagnostics
 from lsstudy.train import train
 

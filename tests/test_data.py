@@ -297,7 +297,7 @@ def test_missing_files_say_what_where_and_how_to_download(name, tmp_path):
     message = str(err.value)
     assert repr(name) in message and str(tmp_path / name) in message
     assert all(f in message for f in EXPECTED_FILES[name]["test"])
-    assert "download=True" in message and "base.download" in message
+    assert "download=True" in message and "data.download" in message
     assert not (tmp_path / name).exists()  # nothing downloaded or created
 
 

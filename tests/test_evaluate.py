@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lsstudy import models
-from lsstudy.attacks import ATTACKS, deepfool
+from lsstudy.attacks.deepfool import deepfool
+from lsstudy.attacks.registry import ATTACKS
 from lsstudy.evaluate import COLUMNS, evaluate
 from lsstudy.train import predict, train
 

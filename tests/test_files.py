@@ -22,3 +22,13 @@ def test_a_finished_write_replaces_the_file_and_keeps_the_suffix(tmp_path):
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
     assert [p.name for p in target.parent.iterdir()] == ["figure.png"]
+
+
+def test_outputs_get_the_usual_file_mode_not_a_private_one(tmp_path):
+    import os
+    mask = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "report.md", "shared\n")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -88,4 +88,14 @@ def test_training_is_seeded_and_learns(mnist5k_train, mnist5k_test):
     torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
     accuracy = (runs[0][0].argmax(1) == mnist5k_test[1]).float().mean().item()
     assert accuracy > 0.6  # 10 classes: chance is 0.1
-    assert list(runs[0][1].columns) == ["epoch", "lr", "train_loss", "val_loss", "val_accuracy"]
+    assert list(runs[0][1].columns) == ["epoch", "lr", "train_loss", "val_loss", "val_accuracy", "plateau_loss"]
+
+
+def test_the_plateau_schedule_follows_the_loss_asked_for(mnist5k_train):
+    x, y = mnist5k_train[0][:600], mnist5k_train[1][:600]
+    histories = {loss: train(models.build("linear", "mnist5k", seed=0), x, y, method="adversarial", alpha=0.3,
+                             epochs=2, lr=0.05, seed=0, device="cpu", progress=False, plateau_loss=loss)
+                 for loss in ["ce", "smoothed"]}
+    assert (histories["ce"]["plateau_loss"] == histories["ce"]["val_loss"]).all()
+    # ALS's loss adds alpha * max_j(-log p_j) >= alpha * CE's share: it is larger than plain cross-entropy
+    assert (histories["smoothed"]["plateau_loss"] > histories["smoothed"]["val_loss"]).all()

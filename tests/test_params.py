@@ -1,4 +1,5 @@
-"""The params.yaml schema: the shipped file is valid, and each bad value is refused by name."""
+"""The params.yaml schema (pydantic): the shipped files are valid, and each bad value is refused with one line
+that names the key as written in the file and what is allowed."""
 
 import copy
 from pathlib import Path
@@ -6,76 +7,113 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lsstudy.params import apply_overrides, load_params, set_param_args, validate
-from lsstudy.study import grid
+from lsstudy import params
+from lsstudy.grid import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def params():
-    return load_params(ROOT / "params.yaml")
+def refused(tiny: dict, where: str, value, message: str, study: str = "digits") -> None:
+    """Set the dotted key ``where`` to ``value`` and check the study (or toy) check names it."""
+    bad = params.set_dotted(tiny, where, value)
+    with pytest.raises(params.ParamsError, match=message):
+        if where.split(".")[0] in params.TOYS:
+            params.toy(bad, where.split(".")[0])
+        else:
+            params.study(bad, study)
 
 
-def test_shipped_params_are_valid(params):
-    assert validate(params) is params
+def test_the_shipped_parameter_files_are_valid():
+    shipped = params.load_params(ROOT / "params.yaml")
+    assert params.validate(shipped) is shipped
+    paper = params.merge(shipped, params.load_params(ROOT / "params-paper.yaml"))
+    assert {"mnist", "mnist25k", "cifar10", "svhn", "cifar10_5k_resnet18"} <= set(params.study_names(paper))
+    params.validate(paper)
 
 
-@pytest.mark.parametrize(
-    "section, key, value, message",
-    [
-        ("train", "alphas", [0.1, 1.5], r"train\.alphas\[1\]=1\.5 .*\[0, 1\]"),
-        ("attack", "eps", [0.1, -0.05], r"attack\.eps\[1\]=-0\.05 .*>= 0"),
-        ("train", "methods", ["none", "gaussian"], r"train\.methods\[1\]='gaussian' .*choose one of"),
-        ("train", "archs", ["vgg"], r"train\.archs\[0\]='vgg' .*choose one of"),
-        ("base", "dataset", "imagenet", r"base\.dataset='imagenet' .*choose one of"),
-        ("train", "temperature", 0, r"train\.temperature=0 .*> 0"),
-        ("train", "bls_temperatures", [1.0, 0.0], r"train\.bls_temperatures\[1\]=0\.0 .*> 0"),
-        ("train", "epochs", 0, r"train\.epochs=0 .*integer >= 1"),
-        ("attack", "protocols", ["pgd"], r"attack\.protocols\[0\]='pgd'"),
-        ("base", "seeds", [], r"base\.seeds=\[\] .*non-empty list"),
-        ("base", "download", "yes", r"base\.download='yes' .*true or false"),
-        ("base", "test_offset", -1, r"base\.test_offset=-1 .*integer >= 0"),
-        ("figures", "table_eps", 0.15, r"figures\.table_eps=0\.15 .*choose one of \[0\.0, 0\.05"),
-        ("train", "baselines", ["mixup"], r"train\.baselines\[0\]='mixup' .*choose one of"),
-        ("train", "transfer_seed", 1, r"train\.transfer_seed=1 .*differ from every base\.seeds"),
-        ("train", "distillation", {"temperature": 100.0, "lr": {"linear": 1.0}}, r"train\.distillation\.lr\.mlp is missing"),
-        ("train", "pgd_training", {"eps": 0.2, "steps": 0, "start_epoch": 2}, r"train\.pgd_training\.steps=0 .*integer >= 1"),
-        ("verdict", "tolerance", 2, r"verdict\.tolerance=2 .*\[0\.0, 1\.0\]"),
-    ],
-)
-def test_bad_values_are_refused_with_the_key_and_what_is_allowed(params, section, key, value, message):
-    bad = copy.deepcopy(params)
-    bad[section][key] = value
-    with pytest.raises(ValueError, match=message):
-        validate(bad)
+@pytest.mark.parametrize("where, value, message", [
+    # out of range
+    ("defaults.train.alphas", [0.1, 1.5], r"^defaults\.train\.alphas\[1\]=1\.5 is not allowed; it must be a number in \[0, 1\]"),
+    ("defaults.attack.eps", [0.0, 0.1, -0.05], r"^defaults\.attack\.eps\[2\]=-0\.05 is not allowed; .*>= 0"),
+    ("defaults.train.epochs", 0, r"^defaults\.train\.epochs=0 is not allowed; it must be an integer >= 1"),
+    ("defaults.verdict.tolerance", 2, r"^defaults\.verdict\.tolerance=2 is not allowed; .*\[0, 1\]"),
+    ("defaults.train.temperature", float("nan"), r"^defaults\.train\.temperature=nan is not allowed; .*finite"),
+    # wrong type
+    ("defaults.train.epochs", "3", r"^defaults\.train\.epochs='3' is not allowed; it must be an integer"),
+    ("defaults.train.lr", True, r"^defaults\.train\.lr=True is not allowed; it must be a number"),
+    ("data.download", "yes", r"^data\.download='yes' is not allowed; it must be true or false"),
+    ("defaults.attack.strong.pgd", [20, 2], r"^defaults\.attack\.strong\.pgd=\[20, 2\] is not allowed; it must be a mapping"),
+    # unknown key, with the known ones and the likely intended one
+    ("defaults.train.epoch", 3, r"^defaults\.train\.epoch is not a known key \(did you mean 'epochs'\?\); the keys here are"),
+    ("studies.digits.attack.bim_step", 3, r"^studies\.digits\.attack\.bim_step is not a known key \(did you mean 'bim_steps'\?\)"),
+    ("engine.worker", 2, r"^engine\.worker is not a known key \(did you mean 'workers'\?\)"),
+    # unknown method, arch, dataset, format
+    ("studies.digits.train.methods", ["none", "gaussian"], r"^studies\.digits\.train\.methods\[1\]='gaussian' is not allowed; choose one of"),
+    ("defaults.train.archs", ["vgg"], r"^defaults\.train\.archs\[0\]='vgg' is not allowed; choose one of \['linear'"),
+    ("studies.digits.base.dataset", "imagenet", r"^studies\.digits\.base\.dataset='imagenet' is not allowed; choose one of"),
+    ("defaults.figures.formats", ["gif"], r"^defaults\.figures\.formats\[0\]='gif' is not allowed; choose one of"),
+    ("engine.executor", "dask", r"^engine\.executor='dask' is not allowed; choose one of \['local', 'ray'\]"),
+    # cross-field rules
+    ("defaults.attack.strong.eps", [0.15], r"^defaults\.attack\.strong\.eps\[0\]=0\.15 is not allowed; choose one of \[0\.1\]"),
+    ("defaults.train.transfer_seed", 1, r"^defaults\.train\.transfer_seed=1 is not allowed; it must differ from every base\.seeds"),
+    ("defaults.figures.table_eps", 0.2, r"^defaults\.figures\.table_eps=0\.2 is not allowed; choose one of \[0\.0, 0\.1\]"),
+    ("defaults.train.distillation.lr", {"mlp": 1.0}, r"^defaults\.train\.distillation\.lr\.linear is missing"),
+    # the test window must fit the dataset's test split (mnist5k: 1,000 test points)
+    ("studies.digits.base.test_offset", 990, r"^studies\.digits\.base\.test_offset=990 is not allowed; the test window \[test_offset, test_offset \+ test_size\) = \[990, 1030\) must fit the 1000 test points of 'mnist5k'"),
+    # empty list
+    ("defaults.base.seeds", [], r"^defaults\.base\.seeds=\[\] is not allowed; it must be a non-empty list"),
+    ("toy_triangular.gammas", [0.5, 0.7], r"^toy_triangular\.gammas\[1\]=0\.7 is not allowed; .*\[1/2, 2/3\]"),
+    ("toy_fading_gaussian.figure_eps", 0.15, r"^toy_fading_gaussian\.figure_eps=0\.15 is not allowed; choose one of"),
+    ("toy_gradient_gap.test_size", 2000, r"^toy_gradient_gap\.test_offset=0 is not allowed; the test window .* must fit the 1000 test points"),
+    ("toy_logit_squeezing.arch", "vgg", r"^toy_logit_squeezing\.arch='vgg' is not allowed; choose one of"),
+])
+def test_bad_values_are_refused_by_the_key_as_written_in_the_file(tiny_params, where, value, message):
+    refused(tiny_params, where, value, message)
 
 
-@pytest.mark.parametrize(
-    "key, value, message",
-    [
-        ("eps", [0.15], r"attack\.strong\.eps\[0\]=0\.15 .*choose one of \[0\.05, 0\.1"),
-        ("pgd", {"steps": 20}, r"attack\.strong\.pgd\.restarts is missing"),
-        ("square_queries", 0, r"attack\.strong\.square_queries=0 .*integer >= 1"),
-        ("unbounded_eps", -1, r"attack\.strong\.unbounded_eps=-1 .*>= 0"),
-    ],
-)
-def test_bad_strong_attack_values_are_refused_by_name(params, key, value, message):
-    bad = copy.deepcopy(params)
-    bad["attack"]["strong"][key] = value
-    with pytest.raises(ValueError, match=message):
-        validate(bad)
+def test_a_missing_key_is_named_where_it_belongs(tiny_params):
+    bad = copy.deepcopy(tiny_params)
+    del bad["defaults"]["attack"]["bim_steps"]
+    with pytest.raises(params.ParamsError, match=r"^defaults\.attack\.bim_steps is missing \(study 'digits'; or set "
+                                                 r"studies\.digits\.attack\.bim_steps\)"):
+        params.study(bad, "digits")
 
 
-def test_a_missing_key_is_named(params):
-    bad = copy.deepcopy(params)
-    del bad["attack"]["bim_steps"]
-    with pytest.raises(ValueError, match=r"attack\.bim_steps is missing"):
-        validate(bad)
+def test_a_default_that_one_study_cannot_use_names_the_study(tiny_params):
+    # 600 attacked points fit mnist5k's 1,000 but not cifar10_5k's 1,017 from offset 500
+    bad = params.set_dotted(params.set_dotted(tiny_params, "defaults.base.test_offset", 500),
+                            "studies.objects.base.test_size", 600)
+    params.study(bad, "digits")
+    with pytest.raises(params.ParamsError, match=r"studies\.objects\.base\.test_offset|defaults\.base\.test_offset=500 .*\(study 'objects'\)"):
+        params.study(bad, "objects")
 
 
-def test_grid_has_baseline_each_method_alpha_and_the_bls_temperature_sweep(params):
-    base, train = params["base"], params["train"]
+def test_every_problem_is_one_line_and_all_are_reported(tiny_params):
+    bad = params.set_dotted(params.set_dotted(tiny_params, "defaults.train.epochs", 0), "defaults.train.lr", -1)
+    with pytest.raises(params.ParamsError) as error:
+        params.study(bad, "digits")
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("defaults.train.epochs=0") and lines[1].startswith("defaults.train.lr=-1")
+
+
+def test_unknown_top_level_sections_and_studies_are_named(tiny_params):
+    with pytest.raises(params.ParamsError, match=r"^toy_triangle is not a known key \(did you mean 'toy_triangular'\?\)"):
+        params.validate({**tiny_params, "toy_triangle": {}})
+    with pytest.raises(params.ParamsError, match=r"^study='letters' is not allowed; choose one of \['digits', 'objects'\]"):
+        params.study(tiny_params, "letters")
+
+
+def test_studies_merge_mappings_key_by_key_and_replace_lists(tiny_params):
+    objects = params.study(tiny_params, "objects")
+    assert objects["base"]["dataset"] == "cifar10_5k" and objects["base"]["seeds"] == [0]
+    assert objects["train"]["methods"] == ["none", "adversarial"]  # replaced, not appended to
+    assert objects["train"]["epochs"] == tiny_params["defaults"]["train"]["epochs"]  # from defaults
+    assert objects["attack"]["strong"]["pgd"] == tiny_params["defaults"]["attack"]["strong"]["pgd"]  # merged
+
+
+def test_grid_has_baseline_each_method_alpha_and_the_bls_temperature_sweep(tiny_params):
+    study = params.study(tiny_params, "digits")
+    base, train = study["base"], study["train"]
     runs = grid(base, train)
     per_arch = 1 + 4 * len(train["alphas"]) + len(set(train["bls_temperatures"]) - {train["temperature"]})
     if train["bls_alpha"] not in train["alphas"]:
@@ -84,16 +122,15 @@ def test_grid_has_baseline_each_method_alpha_and_the_bls_temperature_sweep(param
     assert len(runs) == len(train["archs"]) * len(base["seeds"]) * per_arch
     assert len(set(runs)) == len(runs)
     assert {r.method for r in runs} == set(train["methods"]) | set(train["baselines"])
-    assert {(r.method, r.alpha) for r in runs if r.method in train["baselines"]} == {(b, 0.0) for b in train["baselines"]}
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10", "svhn"])
-def test_paper_scale_experiments_are_valid_and_their_set_args_reproduce_them(params, name):
-    overrides = load_params(ROOT / "params-paper.yaml")[name]
-    merged = validate(apply_overrides(params, overrides))
-    assert merged["base"]["dataset"] == name
-    # what `dvc exp run -S key=value` would set, parsed back as YAML, gives the same parameters
-    args = set_param_args(overrides)
-    assert args[::2] == ["-S"] * (len(args) // 2)
-    parsed = {key: yaml.safe_load(text) for key, _, text in (arg.partition("=") for arg in args[1::2])}
-    assert apply_overrides(params, parsed) == merged
+def test_set_args_add_new_keys_and_set_existing_ones_and_reproduce_the_file(tiny_params):
+    extra = {"studies": {"letters": {"base": {"dataset": "mnist25k"}}}, "defaults": {"train": {"epochs": 4}}}
+    args = params.set_param_args(tiny_params, extra)
+    assert args == ["-S", "+studies.letters.base.dataset=mnist25k", "-S", "defaults.train.epochs=4"]
+    # what `dvc exp run -S` would set, parsed back as YAML, gives the merged parameters
+    parsed = tiny_params
+    for arg in args[1::2]:
+        key, _, text = arg.lstrip("+").partition("=")
+        parsed = params.set_dotted(parsed, key, yaml.safe_load(text))
+    assert parsed == params.merge(tiny_params, extra)

@@ -1,8 +1,8 @@
-"""The DVC pipeline end to end, from scratch, in a temporary copy of the repository with tiny parameters.
-
-Runs every stage's notebook under papermill (through dvc repro), then checks that a second repro
-does nothing and that a bad parameter stops the pipeline by name without losing earlier outputs.
-"""
+"""The pipeline end to end in a temporary copy of the repository with the tests' tiny parameters (two studies):
+every study notebook runs outside DVC (papermill, from the repository root, as a JupyterLab user would run
+them), then `dvc repro` runs every stage of every study, reusing the models and evaluations they made; a
+second repro does nothing, changing one study's parameter leaves the other study's stages up to date, and a
+bad parameter stops the pipeline by name without losing earlier outputs."""
 
 import os
 import shutil
@@ -11,83 +11,95 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import papermill
 import pytest
 import yaml
 
+from lsstudy import params
+from lsstudy.grid import grid, transfer_sources
+from lsstudy.pipeline import STAGES
+
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", "params.yaml", "notebooks", "lsstudy"]
-TOYS = ["toy_triangular", "toy_fading_gaussian", "toy_gradient_gap", "toy_logit_squeezing"]
+COPIED = ["dvc.yaml", "notebooks", "lsstudy", "data"]
+TOYS = [name for name, stage in STAGES.items() if not stage.per_study]
 
 
-def tiny_params() -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["base"].update(test_size=60, seeds=[0, 1])
-    params["train"].update(archs=["linear"], alphas=[0.1, 0.6], bls_temperatures=[0.1], epochs=1)
-    params["attack"].update(eps=[0.0, 0.1], min_norm_size=8, bim_steps=2)
-    params["attack"]["deepfool"].update(steps=5)
-    params["attack"]["cw_l2"].update(steps=5, search_steps=1)
-    params["attack"]["strong"].update(eps=[0.1], pgd={"steps": 2, "restarts": 1}, apgd_steps=2, square_queries=5,
-                                      transfer={"steps": 2, "restarts": 1})
-    params["figures"].update(alpha_figure_eps=[0.1], formats=["png"])
-    for toy in TOYS:
-        params[toy]["formats"] = ["png"]
-    params["toy_triangular"].update(gammas=[0.5], alphas=[0.1], eps=[0.0, 0.2], n_train=2000, n_test=2000,
-                                    figure_alpha=0.1)
-    params["toy_fading_gaussian"].update(alphas=[0.1], eps=[0.0, 0.1], n_train=2000, n_test=2000)
-    params["toy_gradient_gap"].update(alphas=[0.0, 0.1], eps=[0.0, 0.05], figure_eps=[0.05], epochs=1)
-    params["toy_logit_squeezing"].update(alphas=[0.0, 0.1], epochs=1)
-    return params
+def copy_repository(target: Path, params_file: Path) -> Path:
+    """The pipeline's files and the given parameters in ``target``, a DVC project without git."""
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, target / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "raw"))
+        else:
+            shutil.copy(src, target / name)
+    shutil.copy(params_file, target / "params.yaml")
+    assert dvc(target, "init", "--no-scm", "-q").returncode == 0
+    return target
 
 
 def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+
+
+# the smaller study's notebooks, outside DVC (tests/test_notebooks.py runs a toy's the same way)
+OUTSIDE_DVC = [("train", "objects"), ("attack", "objects"), ("figures", "objects"), ("verdict", "objects")]
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("study")
-    for name in COPIED:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-        else:
-            shutil.copy(src, repo / name)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    assert dvc(repo, "init", "--no-scm", "-q").returncode == 0
+    repo = copy_repository(tmp_path_factory.mktemp("study"), ROOT / "tests" / "fixtures" / "params.yaml")
+    for stage, study in OUTSIDE_DVC:
+        papermill.execute_notebook(str(repo / "notebooks" / f"{stage}.ipynb"), str(repo / f"{stage}.ipynb"),
+                                   parameters={"study": study} if study else {}, cwd=str(repo), progress_bar=False,
+                                   kernel_name="python3")
     result = dvc(repo, "repro")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return repo
 
 
-def test_repro_writes_every_expected_output(repo):
-    for path in ["reports/train.ipynb", "reports/attack.ipynb", "reports/figures.ipynb", "reports/verdict.ipynb",
-                 "results/train/history.csv", "results/figures/metrics.json", "results/figures/table.md",
-                 "results/figures/accuracy_vs_eps.csv", "results/diagnostics.csv", "results/verdict.csv",
-                 "results/verdict/sanity.md", "results/verdict/gains.csv", "results/verdict/verdict_eps0.1.png",
-                 "results/verdict/diagnostics_linear.png", *[f"results/{toy}.csv" for toy in TOYS]]:
-        assert (repo / path).is_file(), path
-    # per seed: no smoothing, 4 methods x 2 alphas, the BLS sweep point, 2 baselines; plus the transfer source
-    assert len(list((repo / "models").glob("**/*.pt"))) == 2 * (1 + 4 * 2 + 1 + 2) + 1
-    assert len(list((repo / "figures").glob("*_linear.png"))) >= 8
+def test_every_notebook_runs_outside_dvc_and_dvc_reuses_its_work(repo):
+    executed = [repo / f"{stage}.ipynb" for stage, _ in OUTSIDE_DVC]
+    assert all(path.is_file() for path in executed)
+    report = (repo / "reports" / "objects" / "train.ipynb").read_text()
+    assert "objects: 3 of 3 models already trained; training 0" in report
+
+
+def test_repro_writes_every_output_of_every_study(repo):
+    tiny = params.load_params(repo / "params.yaml")
+    for study in params.study_names(tiny):
+        for path in [f"reports/{study}/{stage}.ipynb" for stage in ["train", "attack", "figures", "verdict"]] + [
+                f"results/{study}/train/history.csv", f"results/{study}/attack/attacks.csv",
+                f"results/{study}/attack/diagnostics.csv", f"results/{study}/figures/table.md",
+                f"results/{study}/verdict/verdict.csv", f"results/{study}/verdict/gains.csv",
+                f"results/{study}/metrics.json", f"figures/{study}/paper/accuracy_vs_eps_linear.png",
+                f"figures/{study}/verdict/diagnostics_linear.png"]:
+            assert (repo / path).is_file(), path
+        settings = params.study(tiny, study)
+        models = grid(settings["base"], settings["train"]) + transfer_sources(settings["base"], settings["train"])
+        assert len(list((repo / "models" / study).glob("*/*.pt"))) == len(models)
+    for toy in TOYS:
+        assert (repo / "reports" / f"{toy}.ipynb").is_file() and list((repo / "figures" / toy).glob("*.png")), toy
 
 
 def test_attack_table_is_tidy_and_complete(repo):
-    table = pd.read_csv(repo / "results" / "attacks.csv")
+    table = pd.read_csv(repo / "results" / "digits" / "attack" / "attacks.csv")
     expected = ["dataset", "arch", "method", "alpha", "temperature", "seed", "attack", "eps", "class", "n", "accuracy",
-                "median_l2", "mean_l2", "checkpoint"]
+                "median_l2", "failure_rate", "robust_points", "checkpoint"]
     assert set(expected) <= set(table.columns)
     assert set(table["attack"]) == {"clean", "fgsm", "bim", "deepfool", "cw_l2", "pgd", "pgd_more", "apgd", "square",
                                     "transfer", "unbounded"}
     assert table["accuracy"].between(0, 1).all()
     overall = table[table["class"] == "all"]
-    assert (overall.query("attack == 'clean'")["n"] == 60).all()
+    assert (overall.query("attack == 'clean'")["n"] == 40).all()
     assert (repo / overall["checkpoint"].iloc[0]).is_file()  # loadable from the repository root
 
 
-def test_verdict_has_one_row_per_checkpoint_and_strong_eps(repo):
-    verdict = pd.read_csv(repo / "results" / "verdict.csv")
-    assert len(verdict) == 2 * (1 + 4 * 2 + 1 + 2)
+def test_verdict_has_one_row_per_model_and_strong_eps(repo):
+    tiny = params.load_params(repo / "params.yaml")
+    settings = params.study(tiny, "digits")
+    verdict = pd.read_csv(repo / "results" / "digits" / "verdict" / "verdict.csv")
+    assert len(verdict) == len(grid(settings["base"], settings["train"])) * len(settings["attack"]["strong"]["eps"])
     assert verdict["checkpoint"].map(lambda p: (repo / p).is_file()).all()
     assert (verdict["robust_accuracy"] <= verdict[["fgsm_accuracy", "paper_protocol_accuracy"]].min(axis=1)).all()
 
@@ -98,17 +110,32 @@ def test_second_repro_does_nothing(repo):
     assert "didn't change" in result.stdout and "Running stage" not in result.stdout
 
 
+def test_changing_one_study_leaves_the_other_studys_stages_up_to_date(repo):
+    params_file = repo / "params.yaml"
+    good = params_file.read_text()
+    changed = yaml.safe_load(good)
+    changed["studies"]["objects"]["train"]["alphas"] = [0.1, 0.3]
+    params_file.write_text(yaml.safe_dump(changed))
+    try:
+        status = dvc(repo, "status", "--json")
+    finally:
+        params_file.write_text(good)
+    stale = set(yaml.safe_load(status.stdout))
+    assert stale == {f"{stage}@objects" for stage in ["train", "attack", "figures", "verdict"]}
+
+
 def test_bad_parameter_stops_by_name_and_keeps_outputs(repo):
     params_file = repo / "params.yaml"
     good = params_file.read_text()
-    before = {p: p.stat().st_mtime_ns for p in (repo / "models").glob("**/*.pt")}
-    params = yaml.safe_load(good)
-    params["train"]["alphas"] = [0.1, 1.5]
-    params_file.write_text(yaml.safe_dump(params))
+    outputs = {p: p.read_bytes() for p in [*(repo / "models").glob("**/*.pt"), *(repo / "reports").glob("**/*.ipynb")]}
+    bad = yaml.safe_load(good)
+    bad["defaults"]["train"]["alphas"] = [0.1, 1.5]
+    params_file.write_text(yaml.safe_dump(bad))
     try:
         result = dvc(repo, "repro")
     finally:
         params_file.write_text(good)
     assert result.returncode != 0
-    assert "train.alphas[1]=1.5 is not allowed" in result.stdout + result.stderr
-    assert {p: p.stat().st_mtime_ns for p in (repo / "models").glob("**/*.pt")} == before
+    assert "error: defaults.train.alphas[1]=1.5 is not allowed; it must be a number in [0, 1]" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert all(path.read_bytes() == content for path, content in outputs.items())

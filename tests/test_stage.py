@@ -1,32 +1,127 @@
-"""The stage runner stops before any work on bad parameters or absent data, with one message."""
+"""The stage runner: bad parameters and bad data stop it before a kernel starts, with one message naming the
+key or the file and nothing earlier lost; a stage that fails keeps the last good report; Ctrl-C ends in one
+line."""
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
-from lsstudy.params import apply_overrides, load_params
+from lsstudy import params
 from lsstudy.stage import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# (dotted key, bad value, the message's start): at least one of each kind the schema names
+BAD = [
+    ("defaults.train.alphas", [0.1, 1.5], "defaults.train.alphas[1]=1.5 is not allowed; it must be a number in [0, 1]"),
+    ("defaults.train.epochs", "3", "defaults.train.epochs='3' is not allowed; it must be an integer"),
+    ("defaults.train.epoch", 3, "defaults.train.epoch is not a known key (did you mean 'epochs'?)"),
+    ("studies.digits.train.methods", ["none", "gaussian"], "studies.digits.train.methods[1]='gaussian' is not allowed"),
+    ("studies.digits.base.dataset", "imagenet", "studies.digits.base.dataset='imagenet' is not allowed; choose one of"),
+    ("defaults.attack.strong.eps", [0.2], "defaults.attack.strong.eps[0]=0.2 is not allowed; choose one of [0.1]"),
+    ("defaults.train.transfer_seed", 0, "defaults.train.transfer_seed=0 is not allowed; it must differ from every base.seeds"),
+    ("defaults.base.seeds", [], "defaults.base.seeds=[] is not allowed; it must be a non-empty list"),
+    ("studies.digits.base.test_offset", 1000, "studies.digits.base.test_offset=1000 is not allowed; the test window"),
+]
 
-def write_params(folder: Path, overrides: dict) -> None:
-    params = apply_overrides(load_params(ROOT / "params.yaml"), overrides)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+
+def fake_repository(folder: Path, parameters: dict) -> Path:
+    """A repository root with ``parameters`` and an earlier run's outputs (which nothing may touch)."""
+    (folder / "params.yaml").write_text(yaml.safe_dump(parameters))
+    (folder / "dvc.yaml").write_text("stages: {}\n")
+    for output in ["models/digits/linear/none_alpha0_T1_seed0.pt", "reports/digits/train.ipynb"]:
+        (folder / output).parent.mkdir(parents=True, exist_ok=True)
+        (folder / output).write_text("an earlier run's output\n")
+    return folder
 
 
-def test_absent_paper_scale_data_stops_the_first_stage_with_the_files_expected(tmp_path, monkeypatch, capsys):
-    paper_mnist = load_params(ROOT / "params-paper.yaml")["mnist"]
-    write_params(tmp_path, paper_mnist)
-    monkeypatch.chdir(tmp_path)
-    assert main(["train"]) == 2
+def outputs(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != "params.yaml"}
+
+
+@pytest.mark.parametrize("key, value, message", BAD)
+def test_a_bad_parameter_stops_the_stage_with_one_line_and_loses_nothing(tmp_path, monkeypatch, capsys, tiny_params,
+                                                                         key, value, message):
+    repo = fake_repository(tmp_path, params.set_dotted(tiny_params, key, value))
+    before = outputs(repo)
+    monkeypatch.chdir(repo)
+    assert main(["train", "--study", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1, err
+    assert outputs(repo) == before
+
+
+def test_absent_paper_scale_data_stops_the_first_stage_with_the_files_expected(tmp_path, monkeypatch, capsys, tiny_params):
+    paper = params.merge(tiny_params, {"studies": {"mnist": {"base": {"dataset": "mnist"}}}})
+    monkeypatch.chdir(fake_repository(tmp_path, paper))
+    assert main(["train", "--study", "mnist"]) == 2
     message = capsys.readouterr().err
-    assert "dataset 'mnist'" in message and "train-images-idx3-ubyte" in message and "base.download" in message
-    assert not (tmp_path / "reports").exists()  # stopped before papermill wrote anything
+    assert "dataset 'mnist'" in message and "train-images-idx3-ubyte" in message and "data.download" in message
 
 
-def test_bad_value_stops_within_the_runner(tmp_path, monkeypatch, capsys):
-    write_params(tmp_path, {"attack": {"eps": [0.1, -1]}})
-    monkeypatch.chdir(tmp_path)
-    assert main(["attack"]) == 2
-    assert "attack.eps[1]=-1 is not allowed" in capsys.readouterr().err
+def test_empty_cifar_files_are_named_before_a_kernel_starts(tmp_path, monkeypatch, capsys, tiny_params):
+    folder = tmp_path / "data" / "raw" / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (folder / name).touch()
+    cifar = params.merge(tiny_params, {"studies": {"full": {"base": {"dataset": "cifar10"}}}})
+    monkeypatch.chdir(fake_repository(tmp_path, cifar))
+    assert main(["attack", "--study", "full"]) == 2
+    message = capsys.readouterr().err
+    assert f"{folder.resolve() / 'data_batch_1'} is empty (0 bytes)" in message and "/../" not in message
+    assert not (tmp_path / "reports" / "full").exists()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the pipeline with the tests' parameters, for stages that really run."""
+    repo = tmp_path_factory.mktemp("repo")
+    for name in ["notebooks", "lsstudy"]:
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(ROOT / "tests" / "fixtures" / "params.yaml", repo / "params.yaml")
+    return repo
+
+
+def stage(repo: Path, *args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    return subprocess.Popen([sys.executable, "-m", "lsstudy.stage", *args], cwd=repo, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kwargs)
+
+
+def test_a_failed_stage_keeps_the_last_good_report(repo):
+    done = stage(repo, "toy_triangular")
+    assert done.wait(timeout=300) == 0, done.stderr.read()
+    report = repo / "reports" / "toy_triangular.ipynb"
+    good = report.read_bytes()
+    results = repo / "results" / "toy_triangular"
+    shutil.rmtree(results)
+    results.write_text("a file where the stage's folder belongs\n")  # the notebook fails writing its table
+    try:
+        failed = stage(repo, "toy_triangular")
+        assert failed.wait(timeout=300) == 2
+        err = failed.stderr.read()
+    finally:
+        results.unlink()
+    assert err.startswith("error: toy_triangular failed: ") and "Traceback" not in err
+    assert "reports/toy_triangular.failed.ipynb; the last good report is kept" in err
+    assert report.read_bytes() == good and (repo / "reports" / "toy_triangular.failed.ipynb").is_file()
+
+
+def test_ctrl_c_ends_in_one_line_that_says_how_to_resume(repo):
+    running = stage(repo, "train", "--study", "digits")
+    progress_seen = time.monotonic() + 120
+    while not list((repo / "models" / "digits").glob("*/*.pt")) and time.monotonic() < progress_seen:
+        time.sleep(0.1)
+    os.killpg(running.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    assert running.wait(timeout=120) == 130
+    err = running.stderr.read()
+    assert "train@digits: interrupted. Finished work is kept; the next `dvc repro` resumes from it." in err
+    assert "Traceback" not in err and "Error" not in err, err

@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from lsstudy import models, sanity
-from lsstudy.attacks import TransferSource, apgd, autoattack, fgsm, pgd, square, transfer
+from lsstudy.attacks.autoattack import apgd, autoattack, square
+from lsstudy.attacks.gradient import fgsm, pgd
+from lsstudy.attacks.transfer import TransferSource, transfer
 from lsstudy.evaluate import evaluate
-from lsstudy.study import strong_specs
+from lsstudy.units.evaluation import strong_specs
 from lsstudy.verdict import KEYS, verdict_table
 
 EPS = 0.1

@@ -1,57 +1,83 @@
-"""The study grid: adding an alpha trains only the new models; dropped models leave models/; a changed
-recipe or changed training code retrains; the transfer source is trained beside the grid, not in it."""
+"""Only new work is done: adding an alpha trains and attacks only the new models, a changed attack setting
+re-attacks every model and retrains none, a narrowed grid keeps the checkpoints it no longer asks for, and a
+checkpoint that cannot be read is named and trained again."""
 
 from pathlib import Path
 
 import pytest
 
-from lsstudy.params import load_params
-from lsstudy.study import grid, train_grid, transfer_sources
+from lsstudy import params
+from lsstudy.grid import grid, transfer_sources
+from lsstudy.grid_attacks import attack_grid
+from lsstudy.grid_training import train_grid
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(**train_overrides) -> tuple[dict, dict]:
-    """(base, train) sections for a few one-epoch linear models, one seed, no baseline defences."""
-    params = load_params(ROOT / "params.yaml")
-    base = {**params["base"], "test_size": 50, "seeds": [0]}
-    train = {**params["train"], "archs": ["linear"], "methods": ["none"], "baselines": [], "epochs": 1,
-             **train_overrides}
-    return base, train
+ENGINE = {"executor": "local", "workers": 1, "threads_per_unit": 1, "gpus_per_unit": 0.25}
 
 
-def checkpoints(root: Path) -> dict[Path, int]:
-    return {p: p.stat().st_mtime_ns for p in (root / "models").glob("**/*.pt")}
+def tiny(tiny_params, **train_overrides) -> dict:
+    """The digits study of the tests' parameters, narrowed to a few one-epoch linear models and one seed."""
+    study = params.study(tiny_params, "digits")
+    study["base"] = {**study["base"], "seeds": [0]}
+    study["train"] = {**study["train"], "methods": ["none", "adversarial"], "alphas": [0.1], "baselines": [],
+                      **train_overrides}
+    return study
 
 
-def test_new_alpha_trains_only_new_models_and_stale_checkpoints_go(tmp_path):
-    base, train = tiny(methods=["none", "adversarial"], alphas=[0.1])
-    train_grid(base, train, tmp_path, progress=False)
-    first = checkpoints(tmp_path)
-    assert len(first) == 2 + 1  # and the transfer source
-
-    history = train_grid(base, {**train, "alphas": [0.1, 0.3]}, tmp_path, progress=False)
-    second = checkpoints(tmp_path)
-    assert len(second) == 3 + 1
-    assert all(second[p] == t for p, t in first.items())  # untouched, reused
-    assert set(history["alpha"]) == {0.0, 0.1, 0.3}
-    assert set(history["seed"]) == {0}  # the transfer source's history is not the grid's
-
-    fewer = {**train, "alphas": [0.3]}
-    train_grid(base, fewer, tmp_path, progress=False)
-    wanted = grid(base, fewer) + transfer_sources(base, fewer)
-    assert set(checkpoints(tmp_path)) == {run.checkpoint(tmp_path / "models") for run in wanted}
+def run(study: dict, root: Path, data_settings: dict) -> list[str]:
+    """Train and attack the study; return what the drivers said (how many models they reused)."""
+    said = []
+    train_grid("digits", study["base"], study["train"], ENGINE, data_settings, root, say=said.append)
+    attack_grid("digits", study["base"], study["train"], study["attack"], ENGINE, data_settings, root, say=said.append)
+    return said
 
 
-@pytest.mark.parametrize("change", ["recipe", "code"])
-def test_changed_recipe_or_training_code_retrains(tmp_path, monkeypatch, change):
-    base, train = tiny()
-    train_grid(base, train, tmp_path, progress=False)
-    before = checkpoints(tmp_path)
-    if change == "recipe":
-        train = {**train, "epochs": 2}
-    else:
-        monkeypatch.setattr("lsstudy.study.training_code_digest", lambda: "edited")
-    train_grid(base, train, tmp_path, progress=False)
-    after = checkpoints(tmp_path)
-    assert after.keys() == before.keys() and all(after[p] != t for p, t in before.items())
+def mtimes(root: Path, pattern: str) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in root.glob(pattern)}
+
+
+def test_a_new_alpha_trains_and_attacks_only_the_new_models(tmp_path, tiny_params):
+    study = tiny(tiny_params)
+    run(study, tmp_path, tiny_params["data"])
+    before = mtimes(tmp_path, "models/**/*.pt")
+    wider = tiny(tiny_params, alphas=[0.1, 0.6])
+    said = run(wider, tmp_path, tiny_params["data"])
+    total = len(grid(wider["base"], wider["train"]))
+    sources = len(transfer_sources(wider["base"], wider["train"]))
+    assert f"digits: {len(before)} of {total + sources} models already trained; training 1" in said
+    assert f"digits: {total - 1} of {total} models already evaluated with these settings; attacking 1" in said
+    assert all(mtimes(tmp_path, "models/**/*.pt")[p] == t for p, t in before.items())
+
+
+def test_a_changed_attack_setting_reattacks_every_model_and_retrains_none(tmp_path, tiny_params):
+    study = tiny(tiny_params)
+    run(study, tmp_path, tiny_params["data"])
+    before = mtimes(tmp_path, "models/**/*.pt")
+    study["attack"] = {**study["attack"], "bim_steps": 3}
+    said = run(study, tmp_path, tiny_params["data"])
+    total = len(grid(study["base"], study["train"]))
+    assert f"digits: 0 of {total} models already evaluated with these settings; attacking {total}" in said
+    assert mtimes(tmp_path, "models/**/*.pt") == before
+
+
+def test_a_narrowed_grid_keeps_the_models_it_no_longer_asks_for(tmp_path, tiny_params):
+    wide = tiny(tiny_params, archs=["linear", "mlp"])
+    said = []
+    train_grid("digits", wide["base"], wide["train"], ENGINE, tiny_params["data"], tmp_path, say=said.append)
+    before = mtimes(tmp_path, "models/**/*.pt")
+    narrow = tiny(tiny_params, archs=["linear"])
+    train_grid("digits", narrow["base"], narrow["train"], ENGINE, tiny_params["data"], tmp_path, say=said.append)
+    assert mtimes(tmp_path, "models/**/*.pt") == before
+    assert any("3 checkpoint(s) in" in line and "not in the grid: kept, and ignored" in line for line in said)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "text"])
+def test_a_checkpoint_that_cannot_be_read_is_named_and_trained_again(tmp_path, tiny_params, damage):
+    study = tiny(tiny_params)
+    train_grid("digits", study["base"], study["train"], ENGINE, tiny_params["data"], tmp_path, say=lambda _: None)
+    path = next((tmp_path / "models").glob("digits/linear/adversarial*.pt"))
+    good = path.read_bytes()
+    path.write_bytes({"truncated": good[: len(good) // 2], "empty": b"", "text": b"not a checkpoint\n"}[damage])
+    said = []
+    train_grid("digits", study["base"], study["train"], ENGINE, tiny_params["data"], tmp_path, say=said.append)
+    assert any(f"checkpoint {path.resolve()} cannot be read" in line and "trained again" in line for line in said)
+    assert path.read_bytes() == good  # the same seed and recipe train the same model

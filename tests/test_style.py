@@ -30,8 +30,10 @@ def defined_names(path: Path) -> set[str]:
 
 
 def test_style_is_the_only_module_defining_the_shared_lists():
+    # the defences' list belongs to the defences themselves; style takes it from there
     definers = {str(p.relative_to(PACKAGE)): defined_names(p) & SHARED for p in sorted(PACKAGE.rglob("*.py"))}
-    assert {module: names for module, names in definers.items() if names} == {"style.py": SHARED}
+    assert {module: names for module, names in definers.items() if names} == {
+        "style.py": SHARED - {"BASELINES"}, "baselines.py": {"BASELINES"}}
 
 
 def test_colours_are_seaborns_colorblind_palette():

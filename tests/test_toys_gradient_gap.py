@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lsstudy import models
-from lsstudy.attacks import fgsm, pgd
+from lsstudy.attacks.gradient import fgsm, pgd
 from lsstudy.toys import gradient_gap as G
 from lsstudy.train import predict, train
 

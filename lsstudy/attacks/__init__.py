@@ -17,17 +17,11 @@ autoattack  Linf      x_adv (standard AutoAttack from torchattacks' classes, the
 square      Linf      x_adv (torchattacks' Square, black box)
 transfer    Linf      x_adv crafted on another model (a ``TransferSource``)
 ==========  ========  ==================================================================
+
+Import each attack from its module: ``from lsstudy.attacks.gradient import pgd`` (fgsm, bim, pgd),
+``lsstudy.attacks.deepfool``, ``lsstudy.attacks.cw`` (cw_l2), ``lsstudy.attacks.autoattack`` (apgd, square,
+autoattack), ``lsstudy.attacks.transfer`` (transfer, TransferSource), ``lsstudy.attacks.objectives`` (the
+losses), and ``lsstudy.attacks.registry.ATTACKS``, every attack by name (what ``lsstudy.evaluate`` runs).
+This file imports none of them on purpose: the digest of the training code follows imports
+(``lsstudy.study.code_digest``), and training, which needs only PGD, must not depend on every attack's source.
 """
-
-from lsstudy.attacks.autoattack import apgd, autoattack, square
-from lsstudy.attacks.cw import cw_l2
-from lsstudy.attacks.deepfool import deepfool
-from lsstudy.attacks.gradient import bim, fgsm, pgd
-from lsstudy.attacks.objectives import LOSSES, attack_loss, attack_target, margin
-from lsstudy.attacks.transfer import TransferSource, transfer
-
-ATTACKS = {"fgsm": fgsm, "bim": bim, "pgd": pgd, "deepfool": deepfool, "cw_l2": cw_l2, "apgd": apgd,
-           "autoattack": autoattack, "square": square, "transfer": transfer}
-
-__all__ = ["ATTACKS", "LOSSES", "TransferSource", "apgd", "attack_loss", "attack_target", "autoattack", "bim", "cw_l2",
-           "deepfool", "fgsm", "margin", "pgd", "square", "transfer"]

@@ -37,6 +37,24 @@ class TransferSource:
         return self._cache[key]
 
 
+def _point_key(point: torch.Tensor) -> str:
+    return hashlib.sha1(point.detach().cpu().numpy().tobytes()).hexdigest()
+
+
+class CraftedExamples:
+    """Transfer examples crafted beforehand on a source model (the pipeline crafts them once per arch, in a
+    unit of work of their own), served to ``transfer`` like a ``TransferSource`` for any batch of the same
+    points: each point is found by its bytes, so batching cannot misalign them."""
+
+    def __init__(self, x: torch.Tensor, examples: dict[float, torch.Tensor]):
+        self.index = {_point_key(point): i for i, point in enumerate(x)}
+        self.by_eps = examples
+
+    def examples(self, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+        rows = [self.index[_point_key(point)] for point in x]
+        return self.by_eps[float(eps)][rows].to(x.device)
+
+
 def transfer(model: nn.Module, x: Tensor, y: Tensor, eps: float, source: TransferSource) -> Tensor:
     r"""Transfer attack: PGD examples crafted on ``source``'s model, whatever ``model`` is
     (Papernot et al., 'Transferability in Machine Learning' [https://arxiv.org/abs/1605.07277]).
@@ -48,7 +66,8 @@ def transfer(model: nn.Module, x: Tensor, y: Tensor, eps: float, source: Transfe
         x (Tensor): images, shape (N, C, H, W), in the range [0, 1].
         y (Tensor): true labels, shape (N,).
         eps (float): maximum perturbation, in [0, 1] pixel units.
-        source (TransferSource): the source model and its PGD settings.
+        source (TransferSource or CraftedExamples): the source model and its PGD settings, or examples
+            crafted on it beforehand.
 
     Returns the adversarial images, shape (N, C, H, W), in [0, 1] and within eps of x.
 

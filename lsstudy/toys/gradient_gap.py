@@ -25,10 +25,10 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in executed notebooks
 
 from lsstudy import data, models
-from lsstudy.attacks import fgsm
+from lsstudy.attacks.gradient import fgsm
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
 

@@ -12,13 +12,12 @@ computed here from log_softmax only; the spread is max_j z_j - min_j z_j per exa
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in executed notebooks
 
 from lsstudy import data, models
 from lsstudy.diagnostics import logit_spread

@@ -1,0 +1,190 @@
+"""The pipeline's stages, in one place, and the dvc.yaml written from them.
+
+Each stage is a notebook run by ``python -m lsstudy.stage``. ``STAGES`` says which params.yaml sections a
+stage reads, which outputs of earlier stages it reads and what it writes; nothing else repeats it. The
+stages of a study run once per entry of params.yaml's ``studies`` (DVC's ``foreach``: train@mnist5k,
+attack@cifar10_5k, ...); the toy stages run once.
+
+A stage's code dependencies are not listed by hand: they are the lsstudy modules its notebook imports,
+followed through every import (``code_files``), so DVC reruns exactly the stages a change touches.
+``python -m lsstudy.pipeline`` prints dvc.yaml; tests check that the committed file is that output.
+"""
+
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "lsstudy"
+# The data shipped in the repository: stages that load data depend on it.
+SHIPPED_DATA = ("data/mnist25k", "data/cifar10_5k.npz")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One notebook of the pipeline. Paths may hold ``{study}`` (a study's name) or ``{stage}``."""
+
+    name: str
+    sections: tuple[str, ...]  # per study: the study's sections it reads; a toy: its own section
+    inputs: tuple[str, ...] = ()  # outputs of earlier stages
+    outputs: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()  # small JSON files for `dvc metrics show`
+    plots: tuple[str, ...] = ()  # folders of PNG figures for `dvc plots show` (images render offline)
+    per_study: bool = True
+    loads_data: bool = False
+    runs_units: bool = False  # its results depend on engine.threads_per_unit (float summation order)
+
+    @property
+    def notebook(self) -> str:
+        return f"notebooks/{self.name}.ipynb"
+
+
+STAGES = {stage.name: stage for stage in [
+    Stage("train", ("base", "train"), outputs=("models/{study}", "results/{study}/train"),
+          loads_data=True, runs_units=True),
+    Stage("attack", ("base", "train", "attack"), inputs=("models/{study}",),
+          outputs=("results/{study}/attack",), loads_data=True, runs_units=True),
+    Stage("figures", ("base", "train", "attack", "figures"),
+          inputs=("results/{study}/train", "results/{study}/attack"),
+          outputs=("results/{study}/figures",), plots=("figures/{study}/paper",)),
+    Stage("verdict", ("base", "train", "attack", "figures", "verdict"), inputs=("results/{study}/attack",),
+          outputs=("results/{study}/verdict",), metrics=("results/{study}/metrics.json",),
+          plots=("figures/{study}/verdict",)),
+    Stage("toy_triangular", ("toy_triangular",), outputs=("results/{stage}",), plots=("figures/{stage}",),
+          per_study=False),
+    Stage("toy_fading_gaussian", ("toy_fading_gaussian",), outputs=("results/{stage}",), plots=("figures/{stage}",),
+          per_study=False),
+    Stage("toy_gradient_gap", ("toy_gradient_gap",), outputs=("results/{stage}",), plots=("figures/{stage}",),
+          per_study=False, loads_data=True),
+    Stage("toy_logit_squeezing", ("toy_logit_squeezing",), outputs=("results/{stage}",),
+          plots=("figures/{stage}",), per_study=False, loads_data=True),
+]}
+
+
+def report(stage: str, study: str | None) -> Path:
+    """Where the executed notebook of a stage goes: reports/<study>/<stage>.ipynb, or reports/<stage>.ipynb."""
+    return Path("reports") / study / f"{stage}.ipynb" if study else Path("reports") / f"{stage}.ipynb"
+
+
+# ---- code dependencies ----------------------------------------------------------------------------
+
+def _module_file(module: str, root: Path = ROOT) -> Path | None:
+    path = root.joinpath(*module.split("."))
+    for candidate in [path.with_suffix(".py"), path / "__init__.py"]:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(source: str, module: str | None, root: Path = ROOT) -> set[str]:
+    """The lsstudy modules ``source`` imports anywhere (functions included), as module names."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against the importing module's package
+                parent = (module or "").split(".")[: -node.level]
+                base = ".".join([*parent, base] if base else parent)
+            if base.split(".")[0] != PACKAGE:
+                continue
+            found.add(base)
+            # `from lsstudy import data` imports the module lsstudy.data
+            found |= {f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}", root)}
+    return found
+
+
+def _with_parents(module: str) -> list[str]:
+    """Importing a.b.c runs a/__init__.py and a/b/__init__.py first."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def closure(modules: set[str], root: Path = ROOT) -> list[Path]:
+    """Every lsstudy source file that importing ``modules`` executes, sorted."""
+    todo, seen = [m for name in modules for m in _with_parents(name)], set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(module, root)
+        if path is None:
+            continue
+        todo += [m for name in _imported(path.read_text(), module, root) for m in _with_parents(name)]
+    return sorted(p for p in (_module_file(m, root) for m in seen) if p is not None)
+
+
+def notebook_code(path: Path) -> str:
+    """The Python of a notebook's code cells (IPython magics and shell lines left out)."""
+    import json
+
+    cells = json.loads(path.read_text())["cells"]
+    lines = []
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            lines += [line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("%", "!"))]
+    return "\n".join(lines)
+
+
+def code_files(stage: str, root: Path = ROOT) -> list[str]:
+    """The lsstudy files stage ``stage``'s notebook runs, relative to ``root``."""
+    source = notebook_code(root / STAGES[stage].notebook)
+    return [str(p.relative_to(root)) for p in closure(_imported(source, None, root), root)]
+
+
+def module_files(module: str, root: Path = ROOT) -> list[Path]:
+    """The lsstudy files importing ``module`` executes (what a digest of its code must cover)."""
+    return closure({module}, root)
+
+
+# ---- dvc.yaml -------------------------------------------------------------------------------------
+
+def _stage_entry(stage: Stage, root: Path) -> dict:
+    fill = {"study": "${key}", "stage": stage.name}
+    study_arg = " --study ${key}" if stage.per_study else ""
+    params = []
+    if stage.runs_units:
+        params.append("engine.threads_per_unit")
+    if stage.loads_data:
+        params.append("data")
+    if stage.per_study:
+        params += [f"defaults.{section}" for section in stage.sections] + ["studies.${key}"]
+    else:
+        params += list(stage.sections)
+    deps = [stage.notebook, *code_files(stage.name, root)]
+    deps += list(SHIPPED_DATA) if stage.loads_data else []
+    deps += [path.format(**fill) for path in stage.inputs]
+    outs = [{path.format(**fill): {"persist": True}} for path in stage.outputs]
+    report_path = str(report(stage.name, "${key}" if stage.per_study else None))
+    outs.append({report_path: {"persist": True, "cache": False}})
+    entry = {"cmd": f"python -m lsstudy.stage {stage.name}{study_arg}", "deps": deps, "params": params, "outs": outs}
+    if stage.metrics:
+        entry["metrics"] = [{path.format(**fill): {"persist": True, "cache": False}} for path in stage.metrics]
+    if stage.plots:  # folders of PNG figures: `dvc plots show` embeds images, which need no network
+        entry["plots"] = [{path.format(**fill): {"persist": True}} for path in stage.plots]
+    return {"foreach": "${studies}", "do": entry} if stage.per_study else entry
+
+
+HEADER = """\
+# Written by `python -m lsstudy.pipeline > dvc.yaml` from lsstudy/pipeline.py: edit that file, not this one
+# (tests/test_pipeline_definition.py checks that this file is up to date).
+#
+# Stages marked foreach run once per study of params.yaml (train@mnist5k, attack@cifar10_5k, ...). Every
+# output persists: a stage stopped by a bad parameter or an interrupt leaves what earlier runs produced, and
+# inside a stage checkpoints and per-model evaluations are reused by content, so only new work is done.
+# deps list the notebook, every lsstudy file it imports (followed through imports) and the data it reads.
+"""
+
+
+def dvc_yaml(root: Path = ROOT) -> str:
+    stages = {name: _stage_entry(stage, root) for name, stage in STAGES.items()}
+    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(dvc_yaml())
