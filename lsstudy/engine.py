@@ -20,9 +20,11 @@ ray         one Ray task per unit, asking for ``threads_per_unit`` CPUs and ``gp
 Why a small pool of our own rather than ``concurrent.futures``: when a worker process dies (killed, out
 of memory), ``ProcessPoolExecutor`` fails every pending future alike and cannot say which unit the dead
 process was running; here each worker runs one unit at a time on its own pipe, so the message names the
-model, and the units other workers finish meanwhile are still handed to the driver.
+model, and the units other workers finish meanwhile are still handed to the driver. The workers stay up
+between the batches of units a driver runs (training, transfer examples, evaluations).
 """
 
+import atexit
 import json
 import multiprocessing
 import os
@@ -161,13 +163,17 @@ def _run_here(function, units, context, engine, finished) -> None:
         torch.set_num_threads(threads)
 
 
-def _worker(conn, function, context, threads: int, device: str) -> None:
-    """A worker process: run units sent on ``conn`` until it sends None."""
+def _worker(conn, threads: int, device: str) -> None:
+    """A worker process: takes a run's function and context, then runs its units, until it is sent None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
     torch.set_num_threads(threads)
+    function = context = None
     with runtime.on_device(device):
         while (message := conn.recv()) is not None:
-            index, payload = message
+            if message[0] == "run":
+                _, function, context = message
+                continue
+            _, index, payload = message
             try:
                 conn.send((index, True, function(payload, context)))
             except Exception:
@@ -181,27 +187,75 @@ class _Worker:
     unit: int | None = None
 
 
+class _Pool:
+    """Worker processes kept for the driver's lifetime: a stage runs several batches of units (training, the
+    transfer examples, the evaluations), and starting a process that imports torch costs seconds."""
+
+    def __init__(self, size: int, threads: int):
+        spawn = multiprocessing.get_context("spawn")  # fork is unsafe with threads and CUDA
+        self.size, self.threads, self.workers = size, threads, []
+        for device in _devices(size):
+            driver_end, worker_end = spawn.Pipe()
+            process = spawn.Process(target=_worker, args=(worker_end, threads, device), daemon=True)
+            process.start()
+            worker_end.close()
+            self.workers.append(_Worker(process, driver_end))
+
+    def usable(self, size: int, threads: int) -> bool:
+        return (self.size, self.threads) == (size, threads) and all(w.process.is_alive() for w in self.workers)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: after their current unit, or at once with ``wait=False``."""
+        for worker in self.workers:
+            if not wait:
+                worker.process.terminate()
+            elif worker.process.is_alive():
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
+            worker.conn.close()
+
+
+_pool: _Pool | None = None
+
+
+def _workers(size: int, threads: int) -> _Pool:
+    global _pool
+    if _pool is None or not _pool.usable(size, threads):
+        _close_pool()
+        _pool = _Pool(size, threads)
+    return _pool
+
+
+@atexit.register
+def _close_pool(wait: bool = True) -> None:
+    global _pool
+    if _pool is not None:
+        _pool.close(wait)
+        _pool = None
+
+
 def _run_pool(function, units, context, engine, finished) -> None:
-    spawn = multiprocessing.get_context("spawn")  # fork is unsafe with threads and CUDA
-    workers = []
-    for device in _devices(min(worker_count(engine), len(units))):
-        driver_end, worker_end = spawn.Pipe()
-        process = spawn.Process(target=_worker, args=(worker_end, function, context, engine["threads_per_unit"], device),
-                                daemon=True)
-        process.start()
-        worker_end.close()
-        workers.append(_Worker(process, driver_end))
+    pool = _workers(worker_count(engine), engine["threads_per_unit"])
     todo, failure = deque(range(len(units))), None
 
     def give(worker: _Worker) -> None:
         if todo and failure is None:
             worker.unit = todo.popleft()
-            worker.conn.send((worker.unit, units[worker.unit].materialise()))
+            worker.conn.send(("unit", worker.unit, units[worker.unit].materialise()))
 
     try:
-        for worker in workers:
+        for worker in pool.workers:
+            worker.unit = None
+            worker.conn.send(("run", function, context))
             give(worker)
-        while busy := [w for w in workers if w.unit is not None]:
+        while busy := [w for w in pool.workers if w.unit is not None]:
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
             for worker in busy:
                 if worker.conn in ready or worker.conn.poll():
@@ -225,19 +279,11 @@ def _run_pool(function, units, context, engine, finished) -> None:
                         failure = WorkerDied(f"the worker running {units[worker.unit].label} died ({how}); "
                                              "the models finished before are kept")
                     worker.unit = None
-    finally:
-        for worker in workers:
-            if worker.process.is_alive():
-                try:
-                    worker.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
-        for worker in workers:
-            worker.process.join(timeout=5)
-            if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join()
-            worker.conn.close()
+    except BaseException:  # an interrupt, or the driver's own error: stop the workers mid-unit
+        _close_pool(wait=False)
+        raise
+    if isinstance(failure, WorkerDied):
+        _close_pool()
     if failure is not None:
         raise failure
 

@@ -180,8 +180,7 @@ def _best_labels(best: pd.DataFrame, arch: str) -> dict[str, str]:
 
 def _best_note(best: pd.DataFrame) -> str:
     criterion = best.attrs.get("criterion", "see best_alpha")
-    return (f"Each smoothing method at its best alpha (BLS: alpha and T): {criterion}, chosen on the test set as in "
-            "the paper (optimistic for smoothing).")
+    return f"Each smoothing method at its chosen alpha (BLS: alpha and T): {criterion}."
 
 
 # ---- figures ---------------------------------------------------------------------------------------

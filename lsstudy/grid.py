@@ -61,3 +61,14 @@ def transfer_sources(base: dict, train: dict) -> list[RunConfig]:
     a seed no model of the grid uses, so it is independent of them all."""
     return [RunConfig(base["dataset"], arch, "none", 0.0, float(train["temperature"]), train["transfer_seed"])
             for arch in train["archs"]]
+
+
+# Rough relative cost of a model's unit of work (training or attacks), so that the engine starts the longest
+# first: a worker left alone at the end with a long unit leaves the others idle (longest-first scheduling).
+ARCH_COST = {"linear": 1, "mlp": 3, "lenet": 10, "resnet18": 100}
+METHOD_COST = {"pgd_training": 5, "distillation": 2}  # PGD steps in every batch; a teacher, then the student
+
+
+def longest_first(runs: list[RunConfig]) -> list[RunConfig]:
+    """``runs`` ordered by ``ARCH_COST`` x ``METHOD_COST``, largest first (ties keep their order)."""
+    return sorted(runs, key=lambda run: -ARCH_COST.get(run.arch, 10) * METHOD_COST.get(run.method, 1))

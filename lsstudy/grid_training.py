@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from lsstudy import baselines, engine, models
-from lsstudy.grid import RunConfig, grid, transfer_sources
+from lsstudy.grid import RunConfig, grid, longest_first, transfer_sources
 from lsstudy.study import code_digest, load_split, tensor_digest, test_split
 from lsstudy.units.training import train_model
 
@@ -38,22 +38,20 @@ def _reusable(path: Path, key: dict, say) -> dict | None:
     return meta if meta.get("key") == key else None
 
 
-def train_grid(study: str, base: dict, train: dict, engine_settings: dict, data_settings: dict, root: Path,
-               say=print) -> pd.DataFrame:
-    """Train every model of the study's grid (and the transfer sources) that has no checkpoint with the same
-    key yet; return the training histories of the grid (one row per model and epoch).
+def train_runs(study: str, runs: list[RunConfig], models_dir: Path, base: dict, train: dict, engine_settings: dict,
+               data_settings: dict, root: Path, say=print, description: str = "train") -> dict[RunConfig, dict]:
+    """Train every model of ``runs`` that has no checkpoint in ``models_dir`` with the same key yet (recipe,
+    training data, training code); return every run's checkpoint meta (its history, clean accuracy, key).
 
-    Checkpoints go to models/<study>/<arch>/. Checkpoints of models the grid no longer asks for are kept
-    and ignored (a narrowed grid never destroys trained models).
+    Checkpoints go to <models_dir>/<arch>/. Others found there are kept and ignored (a narrowed grid never
+    destroys trained models); one that cannot be read is named and trained again.
     """
     root = Path(root)
-    models_dir = root / "models" / study
-    runs, sources = grid(base, train), transfer_sources(base, train)
     x, y = load_split(base, data_settings, "train", root)
     x_test, y_test = test_split(base, data_settings, root)
     code, data_digest = code_digest(TRAINING_UNIT), tensor_digest(x, y, x_test, y_test)
     metas, units = {}, []
-    for run in runs + sources:
+    for run in longest_first(runs):
         key = _recipe(run, train, code, data_digest)
         meta = _reusable(run.checkpoint(models_dir), key, say)
         if meta is not None:
@@ -61,11 +59,11 @@ def train_grid(study: str, base: dict, train: dict, engine_settings: dict, data_
         else:
             units.append(engine.Unit(run.label(study), {"run": run, "recipe": key["recipe"], "options": key["options"],
                                                         "key": key}))
-    wanted = {run.checkpoint(models_dir) for run in runs + sources}
-    others = [p for p in models_dir.glob("*/*.pt") if p not in wanted]
+    wanted = {run.checkpoint(models_dir) for run in runs}
+    others = [p for p in Path(models_dir).glob("*/*.pt") if p not in wanted]
     if others:
         say(f"{len(others)} checkpoint(s) in {models_dir} are not in the grid: kept, and ignored")
-    say(f"{study}: {len(metas)} of {len(runs) + len(sources)} models already trained; training {len(units)}")
+    say(f"{study}: {len(metas)} of {len(runs)} models already trained; training {len(units)}")
 
     def save(unit: engine.Unit, result: dict) -> None:
         run = unit.payload["run"]
@@ -77,6 +75,20 @@ def train_grid(study: str, base: dict, train: dict, engine_settings: dict, data_
         metas[run] = meta
 
     engine.run(train_model, units, {"train": (x, y), "test": (x_test, y_test)}, engine_settings, save,
-               description=f"train {study}", reused=len(metas))
-    histories = [pd.DataFrame(metas[run]["history"]).assign(**asdict(run)) for run in runs]
-    return pd.concat(histories, ignore_index=True)
+               description=f"{description} {study}", reused=len(metas))
+    return metas
+
+
+def grid_models(root: Path, study: str) -> Path:
+    """Where the grid's checkpoints live: models/<study>/grid."""
+    return Path(root) / "models" / study / "grid"
+
+
+def train_grid(study: str, base: dict, train: dict, engine_settings: dict, data_settings: dict, root: Path,
+               say=print) -> pd.DataFrame:
+    """Train every model of the study's grid and the transfer sources (``train_runs``, into
+    models/<study>/grid); return the training histories of the grid (one row per model and epoch)."""
+    runs = grid(base, train)
+    metas = train_runs(study, runs + transfer_sources(base, train), grid_models(root, study), base, train,
+                       engine_settings, data_settings, root, say)
+    return pd.concat([pd.DataFrame(metas[run]["history"]).assign(**asdict(run)) for run in runs], ignore_index=True)

@@ -36,7 +36,7 @@ from lsstudy.style import FORMATS
 
 PROTOCOLS = ["ce", "smoothed"]
 EXECUTORS = ["local", "ray"]
-STUDY_SECTIONS = ["base", "train", "attack", "figures", "verdict"]
+STUDY_SECTIONS = ["base", "train", "attack", "confirm", "figures", "verdict"]
 TOYS = ["toy_triangular", "toy_fading_gaussian", "toy_gradient_gap", "toy_logit_squeezing"]
 TOP_LEVEL = ["engine", "data", "defaults", "studies", *TOYS]
 
@@ -184,6 +184,12 @@ class Strong(Section):
     unbounded_eps: Eps
 
 
+class Selection(Section):
+    offset: Index
+    size: Count
+    loss: Annotated[str, _choice(lambda: ["margin", "ce"])]
+
+
 class Attack(Section):
     eps: _non_empty(Eps)
     protocols: _non_empty(Protocol)
@@ -193,6 +199,7 @@ class Attack(Section):
     deepfool: DeepFool
     cw_l2: CarliniWagner
     strong: Strong
+    selection: Selection
 
 
 class Figures(Section):
@@ -205,30 +212,67 @@ class Figures(Section):
 class Verdict(Section):
     tolerance: Fraction
     unbounded_max: Fraction
+    level: Annotated[float, _rule(lambda v: _finite(v) and 0 < v < 1, "it must be a number in (0, 1)")]
+    resamples: Annotated[int, _rule(lambda v: v >= 100, "it must be an integer >= 100")]
+
+
+class AutoAttackBudget(Section):
+    steps: Count
+    targets: Annotated[int, _rule(lambda v: 1 <= v <= 9, "it must be an integer in [1, 9] (target classes)")]
+    queries: Count
+
+
+class Confirm(Section):
+    extra_seeds: list[Index]
+    test_size: Count
+    autoattack: AutoAttackBudget
 
 
 class Study(Section):
     base: Base
     train: Train
     attack: Attack
+    confirm: Confirm
     figures: Figures
     verdict: Verdict
+
+
+def _window(start: int, size: int) -> str:
+    return f"[{start}, {start + size})"
 
 
 def _study_rules(study: dict) -> list[tuple[tuple, object, str | None]]:
     """Rules across keys of one (merged, type-checked) study: (location, value, what is allowed; None when
     the key is missing)."""
-    base, train, attack, figures = study["base"], study["train"], study["attack"], study["figures"]
+    base, train, attack, confirm, figures = (study[k] for k in ["base", "train", "attack", "confirm", "figures"])
+    selection = attack["selection"]
     problems = []
     size = data.split_size(base["dataset"], "test")
-    end = base["test_offset"] + base["test_size"]
-    if end > size:
+    evaluated = max(base["test_size"], confirm["test_size"])
+    if base["test_offset"] + evaluated > size:
         problems.append((("base", "test_offset"), base["test_offset"],
-                         f"the test window [test_offset, test_offset + test_size) = [{base['test_offset']}, {end}) "
-                         f"must fit the {size} test points of {base['dataset']!r}"))
-    if train["transfer_seed"] in base["seeds"]:  # the source must be independent of every model it attacks
+                         f"the test window [test_offset, test_offset + test_size) = "
+                         f"{_window(base['test_offset'], evaluated)} must fit the {size} test points of "
+                         f"{base['dataset']!r} (with confirm.test_size {confirm['test_size']})"))
+    if selection["offset"] + selection["size"] > size:
+        problems.append((("attack", "selection", "offset"), selection["offset"],
+                         f"the selection window {_window(selection['offset'], selection['size'])} must fit the {size} "
+                         f"test points of {base['dataset']!r}"))
+    if selection["offset"] < base["test_offset"] + evaluated and base["test_offset"] < selection["offset"] + selection["size"]:
+        problems.append((("attack", "selection", "offset"), selection["offset"],
+                         f"the selection window {_window(selection['offset'], selection['size'])} must share no point "
+                         f"with the evaluated window {_window(base['test_offset'], evaluated)}: a choice made on the "
+                         "points it is then judged on flatters it"))
+    if confirm["test_size"] < base["test_size"]:
+        problems.append((("confirm", "test_size"), confirm["test_size"],
+                         f"it must be at least base.test_size ({base['test_size']}): the verdict's points include the grid's"))
+    if train["transfer_seed"] in base["seeds"] + confirm["extra_seeds"]:  # the source must be independent
         problems.append((("train", "transfer_seed"), train["transfer_seed"],
-                         f"it must differ from every base.seeds value {base['seeds']}"))
+                         f"it must differ from every base.seeds and confirm.extra_seeds value "
+                         f"{base['seeds'] + confirm['extra_seeds']}"))
+    for i, seed in enumerate(confirm["extra_seeds"]):
+        if seed in base["seeds"]:
+            problems.append((("confirm", "extra_seeds", i), seed, f"it must differ from every base.seeds value {base['seeds']}"))
     for arch in train["archs"]:
         if arch not in train["distillation"]["lr"]:
             problems.append((("train", "distillation", "lr", arch), None, None))  # None: missing
@@ -236,9 +280,12 @@ def _study_rules(study: dict) -> list[tuple[tuple, object, str | None]]:
     for i, eps in enumerate(attack["strong"]["eps"]):  # FGSM and BIM join the per-point worst case there
         if eps not in attacked:
             problems.append((("attack", "strong", "eps", i), eps, f"choose one of {attacked} (the attack.eps > 0)"))
-    for key in ["table_eps", "heatmap_eps"]:  # these figures need results at exactly that eps
-        if figures[key] not in attack["eps"]:
-            problems.append((("figures", key), figures[key], f"choose one of {attack['eps']} (attack.eps)"))
+    if figures["table_eps"] not in attack["strong"]["eps"]:  # the figures show the configuration chosen there
+        problems.append((("figures", "table_eps"), figures["table_eps"],
+                         f"choose one of {attack['strong']['eps']} (attack.strong.eps, where each method's "
+                         "configuration is chosen)"))
+    if figures["heatmap_eps"] not in attack["eps"]:  # this figure needs results at exactly that eps
+        problems.append((("figures", "heatmap_eps"), figures["heatmap_eps"], f"choose one of {attack['eps']} (attack.eps)"))
     return problems
 
 

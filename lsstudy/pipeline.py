@@ -43,14 +43,17 @@ class Stage:
 
 
 STAGES = {stage.name: stage for stage in [
-    Stage("train", ("base", "train"), outputs=("models/{study}", "results/{study}/train"),
+    Stage("train", ("base", "train"), outputs=("models/{study}/grid", "results/{study}/train"),
           loads_data=True, runs_units=True),
-    Stage("attack", ("base", "train", "attack"), inputs=("models/{study}",),
+    Stage("attack", ("base", "train", "attack"), inputs=("models/{study}/grid",),
           outputs=("results/{study}/attack",), loads_data=True, runs_units=True),
+    Stage("confirm", ("base", "train", "attack", "confirm"), inputs=("models/{study}/grid", "results/{study}/attack"),
+          outputs=("models/{study}/confirm", "results/{study}/confirm"), loads_data=True, runs_units=True),
     Stage("figures", ("base", "train", "attack", "figures"),
           inputs=("results/{study}/train", "results/{study}/attack"),
           outputs=("results/{study}/figures",), plots=("figures/{study}/paper",)),
-    Stage("verdict", ("base", "train", "attack", "figures", "verdict"), inputs=("results/{study}/attack",),
+    Stage("verdict", ("base", "train", "attack", "confirm", "figures", "verdict"),
+          inputs=("results/{study}/attack", "results/{study}/confirm"),
           outputs=("results/{study}/verdict",), metrics=("results/{study}/metrics.json",),
           plots=("figures/{study}/verdict",)),
     Stage("toy_triangular", ("toy_triangular",), outputs=("results/{stage}",), plots=("figures/{stage}",),

@@ -3,16 +3,18 @@
 ``verdict_table`` gives one row per (checkpoint, eps of ``attack.strong.eps``): clean accuracy, FGSM,
 the paper's protocol, the robust accuracy (the per-point worst case over every attack: a point counts
 only if every attack failed on it), the single strongest attack and the sanity flags of
-``lsstudy.sanity``. ``ladder`` and ``gains`` turn it into gains over no smoothing, mean and 95% interval
-over seeds, one step of the evaluation protocol at a time.
+``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed model of the
+same seed, on the same points, one step of the evaluation ladder at a time: the gain, a paired bootstrap
+interval over seeds and points (``lsstudy.bootstrap``) and a call corrected for the whole table (Holm).
+``reproduction`` is the paper's own choice and protocol on the grid's points, labelled as such.
 """
 
 import numpy as np
 import pandas as pd
 
-from lsstudy import sanity
-from lsstudy.statistics import half_width
-from lsstudy.style import BASELINES
+from lsstudy import bootstrap, sanity
+from lsstudy.evaluate import points_mask
+from lsstudy.style import BASELINES, arch_order, method_order
 
 KEYS = ["dataset", "arch", "method", "alpha", "temperature", "seed", "checkpoint"]
 PAPER_PROTOCOL = ("bim", "smoothed")  # the paper's strongest Linf attack, on the model's own smoothed loss
@@ -24,7 +26,8 @@ LADDER = [
     ("+ BIM on cross-entropy", [("bim", "ce"), ("fgsm", "ce"), ("fgsm", "smoothed")]),
     ("+ PGD-CE, restarts, 2x steps", [("pgd", "ce"), ("pgd_more", "ce"), ("apgd", "ce")]),
     ("+ margin losses (PGD-CW, APGD-DLR)", sanity.MARGIN_LOSS),
-    ("+ black box and transfer (all attacks)", sanity.BLACK_BOX),
+    ("+ black box and transfer", sanity.BLACK_BOX),
+    ("+ AutoAttack, standard (all attacks)", [("autoattack", "standard")]),
 ]
 VERDICT_COLUMNS = [*KEYS, "eps", "clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy",
                    "robust_accuracy", "strongest_attack", *sanity.FLAGS, "masking_suspected", "reasons"]
@@ -65,62 +68,133 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
-def ladder(results: pd.DataFrame, strong_eps: list[float]) -> pd.DataFrame:
-    """Long table: per checkpoint, eps and step of ``LADDER``, the accuracy left by the worst case over
-    that step's attacks and every earlier step's."""
+def ladder_masks(results: pd.DataFrame, strong_eps: list[float]) -> pd.DataFrame:
+    """Long table: per model (checkpoint), eps and step of ``LADDER``, the points left robust by every
+    attack of that step and of the steps before it (``robust``, a boolean array) and their share
+    (``accuracy``). A step whose attacks were not run repeats the step before."""
     everything = results[results["class"] == "all"]
     rows = []
     for keys, model in everything.groupby(KEYS, sort=False):
         for eps in strong_eps:
             attacks = _attacks_at(model, eps)
-            pairs: list[tuple[str, str]] = []
-            for order, (step, step_pairs) in enumerate(LADDER):
-                pairs += step_pairs
-                rows.append({**dict(zip(KEYS, keys)), "eps": eps, "order": order, "step": step,
-                             "accuracy": sanity.accuracy(attacks, pairs)})
+            robust = None
+            for order, (step, pairs) in enumerate(LADDER):
+                for pair in pairs:
+                    if pair in attacks:
+                        mask = points_mask(attacks[pair]).numpy()
+                        robust = mask if robust is None else robust & mask
+                rows.append({**dict(zip(KEYS, keys)), "eps": eps, "order": order, "step": step, "robust": robust,
+                             "accuracy": float(robust.mean()) if robust is not None else np.nan})
     return pd.DataFrame(rows)
 
 
-def paper_alpha(verdict: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, arch, method, eps): the alpha and temperature with the highest mean accuracy over
-    seeds under the paper's protocol, the choice the paper's evaluation would make (ties: the smaller
-    alpha, then temperature). The baselines and no smoothing have one configuration each."""
-    model = ["dataset", "arch", "method", "eps", "alpha", "temperature"]
-    means = verdict.groupby(model, as_index=False)["paper_protocol_accuracy"].mean().sort_values(model)
-    best = means.loc[means.groupby(["dataset", "arch", "method", "eps"])["paper_protocol_accuracy"].idxmax()]
-    return best[model].reset_index(drop=True)
+CONFIGURATION = ["dataset", "arch", "method", "alpha", "temperature"]
 
 
-def gains(ladder_rows: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
-    """Gain in accuracy over no smoothing (same arch, seed and eps), per step of the ladder, for each
-    method at its ``chosen`` alpha (``paper_alpha``): mean and 95% t-interval over seeds, and the
-    call: "gain" or "loss" when the interval excludes 0, "no gain" otherwise (a gain smaller than
-    its interval is no gain)."""
-    at = ladder_rows.merge(chosen, on=list(chosen.columns))
-    plain = ladder_rows[ladder_rows["method"] == "none"][["dataset", "arch", "seed", "eps", "step", "accuracy"]]
-    paired = at[at["method"] != "none"].merge(plain, on=["dataset", "arch", "seed", "eps", "step"],
-                                             suffixes=("", "_none"))
-    paired["gain"] = paired["accuracy"] - paired["accuracy_none"]
-    by = ["dataset", "arch", "method", "alpha", "temperature", "eps", "order", "step"]
-    out = (paired.groupby(by, sort=False)
-           .agg(accuracy=("accuracy", "mean"), accuracy_none=("accuracy_none", "mean"), gain=("gain", "mean"),
-                half_width=("gain", half_width), seeds=("gain", "count"))
-           .reset_index())
-    low, high = out["gain"] - out["half_width"], out["gain"] + out["half_width"]
-    out["call"] = np.select([low > 0, high < 0], ["gain", "loss"], "no gain")
-    out.loc[out["half_width"].isna(), "call"] = "one seed: no interval"
+def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, resamples: int, seed: int = 0) -> pd.DataFrame:
+    """For each method at its ``chosen`` configuration (columns of ``CONFIGURATION`` and eps), its gain over the
+    unsmoothed model of the same arch and seed at each step of the ladder (``ladder_masks``): the gain in
+    robust accuracy, the 95% paired bootstrap interval over seeds and points, the bootstrap p-value, the
+    Holm-adjusted p-value over every row of the table, the call ("gain", "loss", "no gain", "no interval")
+    and the smallest gain the design could detect (80% power, at ``level``). Seeds without an unsmoothed
+    model are left out."""
+    at = masks.merge(chosen[CONFIGURATION + ["eps"]], on=CONFIGURATION + ["eps"])
+    plain = masks[masks["method"] == "none"].set_index(["arch", "eps", "order", "seed"])["robust"]
+    rows, pairs = [], []
+    for (arch, method, alpha, temperature, eps, order, step), group in at[at["method"] != "none"].groupby(
+            ["arch", "method", "alpha", "temperature", "eps", "order", "step"], sort=False):
+        group = group[[(arch, eps, order, s) in plain.index for s in group["seed"]]].sort_values("seed")
+        method_masks = np.stack(group["robust"].to_numpy())
+        none_masks = np.stack([plain[(arch, eps, order, s)] for s in group["seed"]])
+        pairs.append((method_masks, none_masks))
+        rows.append({"dataset": group["dataset"].iloc[0], "arch": arch, "method": method, "alpha": alpha,
+                     "temperature": temperature, "eps": eps, "order": order, "step": step,
+                     "accuracy": method_masks.mean(), "accuracy_none": none_masks.mean(),
+                     "seeds": len(group), "points": method_masks.shape[1]})
+    if not rows:
+        raise ValueError("no method has an unsmoothed model of the same seed to compare with")
+    stats = bootstrap.gain_family(pairs, n_resamples=resamples, level=level, seed=seed)
+    out = pd.DataFrame([{**row, **stat} for row, stat in zip(rows, stats)])
     out["kind"] = np.where(out["method"].isin(BASELINES), "baseline defence", "label smoothing")
-    return out.sort_values(["arch", "eps", "method", "order"], ignore_index=True)
+    rank = {method: i for i, method in enumerate(method_order(out["method"]))} | {
+        arch: i for i, arch in enumerate(arch_order(out["arch"]))}
+    return out.sort_values(["arch", "eps", "method", "order"], key=lambda c: c.map(rank) if c.name in ("arch", "method")
+                           else c, ignore_index=True)
+
+
+def smallest_p(family: int, resamples: int) -> float:
+    """The smallest Holm-adjusted p-value ``family`` calls can reach with ``resamples`` replicates: if it is
+    above the level, no call of the table can be "gain" or "loss", whatever the data."""
+    return min(1.0, family * 2 / (resamples + 1))
+
+
+def power(gains_table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Per dataset, arch and eps, at the last step of the ladder: the seeds and points behind each gain and the
+    smallest gain the study could detect with 80% power (normal approximation, from the bootstrap standard
+    error: median over the methods), at ``level`` and at the level the first Holm step asks for
+    (``level`` / number of calls in the table)."""
+    last = gains_table[gains_table["order"] == gains_table["order"].max()]
+    family = len(gains_table)
+    out = (last.groupby(["dataset", "arch", "eps"], sort=False)
+           .agg(seeds=("seeds", "max"), points=("points", "max"), se=("se", "median")).reset_index())
+    out["min_detectable_gain"] = [bootstrap.min_detectable_gain(se, level) for se in out["se"]]
+    out["min_detectable_gain_holm"] = [bootstrap.min_detectable_gain(se, level / family) for se in out["se"]]
+    out["calls_in_table"] = family
+    return out
+
+
+def reproduction(masks: pd.DataFrame, level: float, resamples: int, seed: int = 0) -> pd.DataFrame:
+    """The paper's own evaluation on the grid, labelled as such: each method at the alpha (and BLS
+    temperature) with the highest mean accuracy under the paper's protocol (the ladder's first step of
+    ``masks``) on the very points then reported (the paper's choice: it flatters every method; ties go to
+    the smaller alpha, then temperature), and its gain under that protocol, with the paired bootstrap
+    interval (not corrected for the table)."""
+    configuration = CONFIGURATION + ["eps"]
+    paper = masks[masks["order"] == 0]
+    means = paper.groupby(configuration, as_index=False)["accuracy"].mean().sort_values(configuration)
+    best = means.loc[means.groupby(["dataset", "arch", "method", "eps"])["accuracy"].idxmax()]
+    table = gains(paper, best, level, resamples, seed)
+    return table.drop(columns=["p_holm", "call"]).rename(columns={"step": "protocol"})
 
 
 def metrics(verdict: pd.DataFrame, chosen: pd.DataFrame) -> dict:
-    """The DVC metrics (``dvc metrics show``): per arch, eps and method at its chosen alpha, the mean over
-    seeds of the clean and the robust accuracy (the per-point worst case over every attack). A few numbers
-    a user compares across experiments; everything else stays in the tables."""
-    at = verdict.merge(chosen, on=list(chosen.columns))
+    """The DVC metrics (``dvc metrics show``): per arch, eps and method at its chosen configuration, the mean
+    over seeds of the clean and the robust accuracy (the per-point worst case over every attack). A few
+    numbers a user compares across experiments; everything else stays in the tables."""
+    at = verdict.merge(chosen[CONFIGURATION + ["eps"]], on=CONFIGURATION + ["eps"])
     means = at.groupby(["arch", "eps", "method"], sort=False)[["clean_accuracy", "robust_accuracy"]].mean()
     out: dict = {}
     for (arch, eps, method), row in means.iterrows():
         out.setdefault(arch, {}).setdefault(f"eps{eps:g}", {})[method] = {
             "clean": round(float(row["clean_accuracy"]), 4), "robust": round(float(row["robust_accuracy"]), 4)}
     return out
+
+
+def _interval(row) -> str:
+    return f"{row.gain:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
+
+
+def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.DataFrame) -> pd.DataFrame:
+    """The verdict in one table, per arch, eps and method: the paper's own choice and protocol
+    (``reproduction``), then each method at its configuration chosen on the selection points: its gain under
+    the paper's protocol and under every attack with AutoAttack (interval and Holm call), and how many of its
+    seeds a sanity check flags (``confirmed``: ``verdict_table`` of the confirm stage)."""
+    first, last = gains_table["order"].min(), gains_table["order"].max()
+    flagged = confirmed.groupby(CONFIGURATION + ["eps"], sort=False)["masking_suspected"].agg(["sum", "count"])
+    rows = []
+    for key, group in gains_table.groupby(["arch", "eps", "method"], sort=False):
+        paper, every = group[group["order"] == first].iloc[0], group[group["order"] == last].iloc[0]
+        repro = reproduced[(reproduced["arch"] == key[0]) & np.isclose(reproduced["eps"], key[1])
+                           & (reproduced["method"] == key[2])]
+        flags = flagged.loc[tuple(every[c] for c in CONFIGURATION) + (every["eps"],)]
+        rows.append({
+            "arch": key[0], "eps": key[1], "method": key[2],
+            "paper's choice": f"{repro['alpha'].iloc[0]:g}" if len(repro) else "",
+            "paper's gain (its choice, its protocol)": _interval(repro.iloc[0]) if len(repro) else "",
+            "chosen alpha (T)": f"{every['alpha']:g}" + (f" ({every['temperature']:g})" if key[2] == "boltzmann" else ""),
+            "gain, paper's protocol": _interval(paper), "call (paper's protocol)": paper["call"],
+            "gain, every attack + AutoAttack": _interval(every), "call": every["call"],
+            "robust accuracy (none)": f"{every['accuracy']:.3f} ({every['accuracy_none']:.3f})",
+            "seeds flagged": f"{int(flags['sum'])}/{int(flags['count'])}",
+        })
+    return pd.DataFrame(rows)

@@ -20,10 +20,11 @@ from lsstudy.verdict import LADDER
 FLOOR = 1e-8
 
 
-def verdict_gains(gains: pd.DataFrame, eps: float) -> Figure:
-    """Per arch, each method's gain over no smoothing at ``eps`` under each step of the evaluation
-    ladder (``lsstudy.verdict.LADDER``), mean and 95% t-interval over seeds; filled markers where the
-    interval excludes 0."""
+def verdict_gains(gains: pd.DataFrame, eps: float, criterion: str = "") -> Figure:
+    """Per arch, each method's gain over no smoothing at ``eps`` under each step of the evaluation ladder
+    (``lsstudy.verdict.LADDER``), with its 95% paired bootstrap interval over seeds and points; filled
+    markers where the table's Holm-corrected call is "gain" or "loss". ``criterion``: how each method's
+    configuration was chosen (printed under the title)."""
     rows = gains[np.isclose(gains["eps"], eps)]
     if rows.empty:
         raise ValueError(f"eps={eps!r} has no gains; choose one of {sorted(gains['eps'].unique())}")
@@ -40,8 +41,9 @@ def verdict_gains(gains: pd.DataFrame, eps: float) -> Figure:
         for i, step in enumerate(steps):
             part = panel[panel["step"] == step].set_index("method").reindex(order)
             x = np.arange(len(order)) + (i - (len(steps) - 1) / 2) * width
-            significant = (part["call"] != "no gain").to_numpy() & part["half_width"].notna().to_numpy()
-            ax.errorbar(x, part["gain"], yerr=part["half_width"].fillna(0), fmt="none", ecolor=palette[step], capsize=2)
+            significant = part["call"].isin(["gain", "loss"]).to_numpy()
+            errors = np.vstack([part["gain"] - part["ci_low"], part["ci_high"] - part["gain"]])
+            ax.errorbar(x, part["gain"], yerr=errors, fmt="none", ecolor=palette[step], capsize=2)
             ax.scatter(x[significant], part["gain"][significant], color=palette[step], s=30, zorder=3, label=step)
             ax.scatter(x[~significant], part["gain"][~significant], facecolor="white", edgecolor=palette[step], s=30,
                        zorder=3)
@@ -56,10 +58,11 @@ def verdict_gains(gains: pd.DataFrame, eps: float) -> Figure:
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8, title="evaluation (cumulative)")
-    seeds = int(rows["seeds"].max())
+    seeds, points = int(rows["seeds"].max()), int(rows["points"].max())
     fig.suptitle(f"{rows['dataset'].iloc[0]}: does the robustness gain survive a stronger evaluation? Linf eps = "
-                 f"{eps:g} (pixels in [0, 1])\nmean and 95% t-interval over {seeds} seeds; filled: interval excludes 0; "
-                 "each method at the alpha the paper's protocol favours")
+                 f"{eps:g} (pixels in [0, 1])\n{seeds} seeds x {points} test points, 95% paired bootstrap interval over "
+                 f"both; filled: called a gain or loss (Holm over the {len(gains)} calls of the table)"
+                 + (f"\neach method at its configuration of {criterion}" if criterion else ""))
     fig.text(0.0, -0.01, "Each step is the per-point worst case over its attacks and all earlier ones: a point "
              "counts as robust only if every attack so far failed on it.", fontsize=8, va="top")
     return fig

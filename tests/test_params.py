@@ -56,10 +56,15 @@ def test_the_shipped_parameter_files_are_valid():
     # cross-field rules
     ("defaults.attack.strong.eps", [0.15], r"^defaults\.attack\.strong\.eps\[0\]=0\.15 is not allowed; choose one of \[0\.1\]"),
     ("defaults.train.transfer_seed", 1, r"^defaults\.train\.transfer_seed=1 is not allowed; it must differ from every base\.seeds"),
-    ("defaults.figures.table_eps", 0.2, r"^defaults\.figures\.table_eps=0\.2 is not allowed; choose one of \[0\.0, 0\.1\]"),
+    ("defaults.figures.table_eps", 0.0, r"^defaults\.figures\.table_eps=0\.0 is not allowed; choose one of \[0\.1\] \(attack\.strong\.eps"),
+    ("defaults.figures.heatmap_eps", 0.2, r"^defaults\.figures\.heatmap_eps=0\.2 is not allowed; choose one of \[0\.0, 0\.1\]"),
+    # the selection points never overlap the evaluated ones
+    ("defaults.attack.selection.offset", 40, r"^defaults\.attack\.selection\.offset=40 is not allowed; the selection window \[40, 70\) must share no point with the evaluated window \[30, 80\)"),
+    ("defaults.confirm.extra_seeds", [1, 5], r"^defaults\.confirm\.extra_seeds\[0\]=1 is not allowed; it must differ from every base\.seeds"),
+    ("defaults.confirm.test_size", 20, r"^defaults\.confirm\.test_size=20 is not allowed; it must be at least base\.test_size \(40\)"),
     ("defaults.train.distillation.lr", {"mlp": 1.0}, r"^defaults\.train\.distillation\.lr\.linear is missing"),
     # the test window must fit the dataset's test split (mnist5k: 1,000 test points)
-    ("studies.digits.base.test_offset", 990, r"^studies\.digits\.base\.test_offset=990 is not allowed; the test window \[test_offset, test_offset \+ test_size\) = \[990, 1030\) must fit the 1000 test points of 'mnist5k'"),
+    ("studies.digits.base.test_offset", 990, r"^studies\.digits\.base\.test_offset=990 is not allowed; the test window \[test_offset, test_offset \+ test_size\) = \[990, 1040\) must fit the 1000 test points of 'mnist5k'"),
     # empty list
     ("defaults.base.seeds", [], r"^defaults\.base\.seeds=\[\] is not allowed; it must be a non-empty list"),
     ("toy_triangular.gammas", [0.5, 0.7], r"^toy_triangular\.gammas\[1\]=0\.7 is not allowed; .*\[1/2, 2/3\]"),

@@ -43,7 +43,7 @@ def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 # the smaller study's notebooks, outside DVC (tests/test_notebooks.py runs a toy's the same way)
-OUTSIDE_DVC = [("train", "objects"), ("attack", "objects"), ("figures", "objects"), ("verdict", "objects")]
+OUTSIDE_DVC = [(stage, "objects") for stage in ["train", "attack", "confirm", "figures", "verdict"]]
 
 
 @pytest.fixture(scope="module")
@@ -68,40 +68,56 @@ def test_every_notebook_runs_outside_dvc_and_dvc_reuses_its_work(repo):
 def test_repro_writes_every_output_of_every_study(repo):
     tiny = params.load_params(repo / "params.yaml")
     for study in params.study_names(tiny):
-        for path in [f"reports/{study}/{stage}.ipynb" for stage in ["train", "attack", "figures", "verdict"]] + [
+        stages = ["train", "attack", "confirm", "figures", "verdict"]
+        for path in [f"reports/{study}/{stage}.ipynb" for stage in stages] + [
                 f"results/{study}/train/history.csv", f"results/{study}/attack/attacks.csv",
-                f"results/{study}/attack/diagnostics.csv", f"results/{study}/figures/table.md",
+                f"results/{study}/attack/selection.csv", f"results/{study}/attack/diagnostics.csv",
+                f"results/{study}/confirm/attacks.csv", f"results/{study}/confirm/chosen.csv",
+                f"results/{study}/confirm/timings.csv", f"results/{study}/figures/table.md",
                 f"results/{study}/verdict/verdict.csv", f"results/{study}/verdict/gains.csv",
-                f"results/{study}/metrics.json", f"figures/{study}/paper/accuracy_vs_eps_linear.png",
-                f"figures/{study}/verdict/diagnostics_linear.png"]:
+                f"results/{study}/verdict/power.csv", f"results/{study}/verdict/reproduction.csv",
+                f"results/{study}/verdict/summary.md", f"results/{study}/metrics.json",
+                f"figures/{study}/paper/accuracy_vs_eps_linear.png", f"figures/{study}/verdict/diagnostics_linear.png"]:
             assert (repo / path).is_file(), path
         settings = params.study(tiny, study)
         models = grid(settings["base"], settings["train"]) + transfer_sources(settings["base"], settings["train"])
-        assert len(list((repo / "models" / study).glob("*/*.pt"))) == len(models)
+        assert len(list((repo / "models" / study / "grid").glob("*/*.pt"))) == len(models)
+        chosen = pd.read_csv(repo / "results" / study / "confirm" / "chosen.csv")
+        extra = len(chosen.drop_duplicates(["arch", "method", "alpha", "temperature"])) * len(settings["confirm"]["extra_seeds"])
+        assert len(list((repo / "models" / study / "confirm").glob("*/*.pt"))) == extra
     for toy in TOYS:
         assert (repo / "reports" / f"{toy}.ipynb").is_file() and list((repo / "figures" / toy).glob("*.png")), toy
 
 
-def test_attack_table_is_tidy_and_complete(repo):
-    table = pd.read_csv(repo / "results" / "digits" / "attack" / "attacks.csv")
-    expected = ["dataset", "arch", "method", "alpha", "temperature", "seed", "attack", "eps", "class", "n", "accuracy",
-                "median_l2", "failure_rate", "robust_points", "checkpoint"]
-    assert set(expected) <= set(table.columns)
-    assert set(table["attack"]) == {"clean", "fgsm", "bim", "deepfool", "cw_l2", "pgd", "pgd_more", "apgd", "square",
-                                    "transfer", "unbounded"}
-    assert table["accuracy"].between(0, 1).all()
-    overall = table[table["class"] == "all"]
+EXPECTED = ["dataset", "arch", "method", "alpha", "temperature", "seed", "attack", "eps", "class", "n", "accuracy",
+            "median_l2", "failure_rate", "robust_points", "checkpoint"]
+
+
+def test_the_grid_has_the_papers_attacks_and_the_verdicts_models_every_attack(repo):
+    grid_table = pd.read_csv(repo / "results" / "digits" / "attack" / "attacks.csv")
+    assert set(EXPECTED) <= set(grid_table.columns)
+    assert set(grid_table["attack"]) == {"clean", "fgsm", "bim", "deepfool", "cw_l2"}
+    assert grid_table["accuracy"].between(0, 1).all()
+    overall = grid_table[grid_table["class"] == "all"]
     assert (overall.query("attack == 'clean'")["n"] == 40).all()
     assert (repo / overall["checkpoint"].iloc[0]).is_file()  # loadable from the repository root
+    confirmed = pd.read_csv(repo / "results" / "digits" / "confirm" / "attacks.csv")
+    assert set(confirmed["attack"]) == {"clean", "fgsm", "bim", "pgd", "pgd_more", "apgd", "square", "transfer",
+                                        "unbounded", "autoattack"}
+    assert (confirmed.query("attack == 'clean' and `class` == 'all'")["n"] == 50).all()  # confirm.test_size
+    assert set(confirmed["seed"]) == {0, 1, 2}  # base.seeds and confirm.extra_seeds
 
 
-def test_verdict_has_one_row_per_model_and_strong_eps(repo):
-    tiny = params.load_params(repo / "params.yaml")
-    settings = params.study(tiny, "digits")
+def test_the_verdict_judges_each_chosen_configuration_on_every_seed(repo):
     verdict = pd.read_csv(repo / "results" / "digits" / "verdict" / "verdict.csv")
-    assert len(verdict) == len(grid(settings["base"], settings["train"])) * len(settings["attack"]["strong"]["eps"])
+    chosen = pd.read_csv(repo / "results" / "digits" / "confirm" / "chosen.csv")
+    configurations = chosen.drop_duplicates(["arch", "method", "alpha", "temperature"])
+    assert len(verdict) == len(configurations) * 3 * len(chosen["eps"].unique())
     assert verdict["checkpoint"].map(lambda p: (repo / p).is_file()).all()
     assert (verdict["robust_accuracy"] <= verdict[["fgsm_accuracy", "paper_protocol_accuracy"]].min(axis=1)).all()
+    gains = pd.read_csv(repo / "results" / "digits" / "verdict" / "gains.csv")
+    assert set(gains["call"]) <= {"gain", "loss", "no gain", "no interval"}
+    assert (gains["ci_low"] <= gains["gain"]).all() and (gains["gain"] <= gains["ci_high"]).all()
 
 
 def test_second_repro_does_nothing(repo):
@@ -121,13 +137,14 @@ def test_changing_one_study_leaves_the_other_studys_stages_up_to_date(repo):
     finally:
         params_file.write_text(good)
     stale = set(yaml.safe_load(status.stdout))
-    assert stale == {f"{stage}@objects" for stage in ["train", "attack", "figures", "verdict"]}
+    assert stale == {f"{stage}@objects" for stage in ["train", "attack", "confirm", "figures", "verdict"]}
 
 
 def test_bad_parameter_stops_by_name_and_keeps_outputs(repo):
     params_file = repo / "params.yaml"
     good = params_file.read_text()
     outputs = {p: p.read_bytes() for p in [*(repo / "models").glob("**/*.pt"), *(repo / "reports").glob("**/*.ipynb")]}
+    assert outputs
     bad = yaml.safe_load(good)
     bad["defaults"]["train"]["alphas"] = [0.1, 1.5]
     params_file.write_text(yaml.safe_dump(bad))

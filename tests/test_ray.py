@@ -31,9 +31,8 @@ def tiny_study() -> dict:
 def attack_and_write(study: dict, engine: dict, root: Path) -> None:
     quiet = lambda _: None  # noqa: E731
     train_grid("digits", study["base"], study["train"], engine, study["data"], root, say=quiet)
-    table, _ = attack_grid("digits", study["base"], study["train"], study["attack"], engine, study["data"], root,
-                           say=quiet)
-    write_table(table, root / "attacks.csv")
+    tables = attack_grid("digits", study["base"], study["train"], study["attack"], engine, study["data"], root, say=quiet)
+    write_table(tables["attacks"], root / "attacks.csv")
 
 
 def test_a_two_node_ray_cluster_gives_the_local_executors_results(tmp_path):

@@ -25,10 +25,10 @@ BAD = [
     ("defaults.train.epoch", 3, "defaults.train.epoch is not a known key (did you mean 'epochs'?)"),
     ("studies.digits.train.methods", ["none", "gaussian"], "studies.digits.train.methods[1]='gaussian' is not allowed"),
     ("studies.digits.base.dataset", "imagenet", "studies.digits.base.dataset='imagenet' is not allowed; choose one of"),
-    ("defaults.attack.strong.eps", [0.2], "defaults.attack.strong.eps[0]=0.2 is not allowed; choose one of [0.1]"),
+    ("defaults.attack.strong.eps", [0.1, 0.2], "defaults.attack.strong.eps[1]=0.2 is not allowed; choose one of [0.1]"),
     ("defaults.train.transfer_seed", 0, "defaults.train.transfer_seed=0 is not allowed; it must differ from every base.seeds"),
     ("defaults.base.seeds", [], "defaults.base.seeds=[] is not allowed; it must be a non-empty list"),
-    ("studies.digits.base.test_offset", 1000, "studies.digits.base.test_offset=1000 is not allowed; the test window"),
+    ("studies.digits.base.test_offset", 960, "studies.digits.base.test_offset=960 is not allowed; the test window"),
 ]
 
 
@@ -118,7 +118,7 @@ def test_a_failed_stage_keeps_the_last_good_report(repo):
 def test_ctrl_c_ends_in_one_line_that_says_how_to_resume(repo):
     running = stage(repo, "train", "--study", "digits")
     progress_seen = time.monotonic() + 120
-    while not list((repo / "models" / "digits").glob("*/*.pt")) and time.monotonic() < progress_seen:
+    while not list((repo / "models" / "digits").glob("**/*.pt")) and time.monotonic() < progress_seen:
         time.sleep(0.1)
     os.killpg(running.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     assert running.wait(timeout=120) == 130

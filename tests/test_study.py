@@ -74,7 +74,7 @@ def test_a_narrowed_grid_keeps_the_models_it_no_longer_asks_for(tmp_path, tiny_p
 def test_a_checkpoint_that_cannot_be_read_is_named_and_trained_again(tmp_path, tiny_params, damage):
     study = tiny(tiny_params)
     train_grid("digits", study["base"], study["train"], ENGINE, tiny_params["data"], tmp_path, say=lambda _: None)
-    path = next((tmp_path / "models").glob("digits/linear/adversarial*.pt"))
+    path = next((tmp_path / "models").glob("digits/grid/linear/adversarial*.pt"))
     good = path.read_bytes()
     path.write_bytes({"truncated": good[: len(good) // 2], "empty": b"", "text": b"not a checkpoint\n"}[damage])
     said = []

@@ -1,12 +1,11 @@
-"""The verdict's arithmetic on planted tables: the evaluation ladder, the alpha the paper's protocol
-favours, and gains with Student-t intervals (scipy as the reference) and their calls."""
+"""The verdict's arithmetic on planted tables: the evaluation ladder as per-point worst cases, gains against the
+bootstrap computed directly, Holm over the whole table, the paper's own choice kept apart, and the summary."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from lsstudy import verdict
+from lsstudy import bootstrap, verdict
 
 EPS = 0.1
 
@@ -23,44 +22,78 @@ def attack_rows(method: str, alpha: float, seed: int, points: dict[tuple[str, st
     return rows
 
 
-def test_ladder_accumulates_the_worst_case_step_by_step():
+def test_ladder_accumulates_the_worst_case_point_by_point_and_ends_with_autoattack():
     points = {("bim", "smoothed"): "11111111", ("bim", "ce"): "11111110", ("fgsm", "ce"): "11111101",
-              ("pgd", "ce"): "11111011", ("pgd", "margin"): "11100111", ("square", "margin"): "01111111"}
-    steps = verdict.ladder(pd.DataFrame(attack_rows("none", 0.0, 0, points)), [EPS])
-    # paper 8/8; + BIM-CE and FGSM 6/8; + PGD-CE 5/8; + margin 3/8; + black box 2/8
-    assert steps.sort_values("order")["accuracy"].tolist() == [1.0, 0.75, 0.625, 0.375, 0.25]
+              ("pgd", "ce"): "11111011", ("pgd", "margin"): "11100111", ("square", "margin"): "01111111",
+              ("autoattack", "standard"): "10111111"}
+    steps = verdict.ladder_masks(pd.DataFrame(attack_rows("none", 0.0, 0, points)), [EPS]).sort_values("order")
+    # paper 8/8; + BIM-CE and FGSM 6/8; + PGD-CE 5/8; + margin 3/8; + black box 2/8; + AutoAttack 1/8
+    assert steps["accuracy"].tolist() == [1.0, 0.75, 0.625, 0.375, 0.25, 0.125]
     assert steps["step"].tolist() == [step for step, _ in verdict.LADDER]
+    assert steps["robust"].iloc[-1].tolist() == [False, False, True, False, False, False, False, False]
 
 
-def test_paper_alpha_takes_the_best_mean_and_the_smaller_alpha_on_ties():
+def planted(rng: np.random.Generator, gain: float, seeds: int = 5, points: int = 300) -> pd.DataFrame:
+    """Masks of a ladder with one step: none and one ALS configuration per seed, ALS robust on ``gain`` more
+    of the points on average."""
     rows = []
-    for alpha, accuracies in [(0.1, [0.5, 0.7]), (0.3, [0.6, 0.6]), (0.5, [0.2, 0.3])]:
-        for seed, accuracy in enumerate(accuracies):
-            rows.append({"dataset": "d", "arch": "a", "method": "standard", "eps": EPS, "alpha": alpha,
-                         "temperature": 1.0, "seed": seed, "paper_protocol_accuracy": accuracy})
-    chosen = verdict.paper_alpha(pd.DataFrame(rows))
-    assert chosen["alpha"].tolist() == [0.1]  # 0.1 and 0.3 tie at a mean of 0.6
+    for seed in range(seeds):
+        base = rng.random(points) < 0.4
+        better = base | (rng.random(points) < gain / 0.6)
+        for method, alpha, robust in [("none", 0.0, base), ("adversarial", 0.3, better)]:
+            rows.append({"dataset": "d", "arch": "a", "method": method, "alpha": alpha, "temperature": 1.0,
+                         "seed": seed, "checkpoint": f"{method}{seed}", "eps": EPS, "order": 0, "step": "s",
+                         "robust": robust, "accuracy": robust.mean()})
+    return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("method_accuracy, call", [
-    ([0.80, 0.82, 0.84], "gain"),   # +0.10 +0.12 +0.14 over none
-    ([0.60, 0.90, 0.70], "no gain"),  # mean +0.0667 but spread wide
-    ([0.60, 0.61, 0.62], "loss"),
-])
-def test_gains_mean_interval_and_call_against_scipy(method_accuracy, call):
-    none_accuracy = [0.70, 0.70, 0.70]
-    rows = []
-    for seed, (ours, theirs) in enumerate(zip(method_accuracy, none_accuracy)):
-        rows.append({"dataset": "d", "arch": "a", "method": "adversarial", "alpha": 0.3, "temperature": 1.0,
-                     "seed": seed, "eps": EPS, "order": 0, "step": "s", "accuracy": ours})
-        rows.append({"dataset": "d", "arch": "a", "method": "none", "alpha": 0.0, "temperature": 1.0,
-                     "seed": seed, "eps": EPS, "order": 0, "step": "s", "accuracy": theirs})
-    chosen = pd.DataFrame([{"dataset": "d", "arch": "a", "method": m, "eps": EPS, "alpha": a, "temperature": 1.0}
-                           for m, a in [("adversarial", 0.3), ("none", 0.0)]])
-    out = verdict.gains(pd.DataFrame(rows), chosen).iloc[0]
-    differences = np.subtract(method_accuracy, none_accuracy)
-    low, high = stats.t.interval(0.95, len(differences) - 1, loc=differences.mean(), scale=stats.sem(differences))
-    assert out["gain"] == pytest.approx(differences.mean())
-    assert out["half_width"] == pytest.approx((high - low) / 2)
-    assert out["call"] == call
-    assert out["seeds"] == 3 and out["kind"] == "label smoothing"
+CHOSEN = pd.DataFrame([{"dataset": "d", "arch": "a", "method": m, "alpha": a, "temperature": 1.0, "eps": EPS}
+                       for m, a in [("none", 0.0), ("adversarial", 0.3)]])
+
+
+def test_a_gain_is_the_paired_bootstrap_of_the_masks_of_the_same_seeds():
+    masks = planted(np.random.default_rng(0), 0.2)
+    row = verdict.gains(masks, CHOSEN, level=0.05, resamples=2000).iloc[0]
+    method = np.stack(masks[masks["method"] == "adversarial"]["robust"])
+    none = np.stack(masks[masks["method"] == "none"]["robust"])
+    direct = bootstrap.paired_bootstrap(method, none, n_resamples=2000, seed=0)
+    assert row["gain"] == pytest.approx(method.mean() - none.mean())
+    assert (row["ci_low"], row["ci_high"], row["p_value"]) == (direct["ci_low"], direct["ci_high"], direct["p_value"])
+    assert row["call"] == "gain" and row["seeds"] == 5 and row["points"] == 300 and row["kind"] == "label smoothing"
+
+
+def test_calls_are_holm_corrected_over_the_whole_table():
+    rng = np.random.default_rng(1)
+    steps = pd.concat([planted(rng, 0.08).assign(order=order, step=f"step {order}") for order in range(6)])
+    table = verdict.gains(steps, CHOSEN, level=0.05, resamples=2000)
+    np.testing.assert_allclose(table["p_holm"], bootstrap.holm(table["p_value"]))
+    assert verdict.smallest_p(len(table), 2000) == pytest.approx(6 * 2 / 2001)
+    # a single step alone could reach p = 2 / 2001; six calls of the same table cannot go below 6 x that
+    assert (table["p_holm"] >= verdict.smallest_p(len(table), 2000) - 1e-12).all()
+
+
+def test_one_point_per_seed_is_not_a_gain_and_power_is_reported():
+    masks = planted(np.random.default_rng(2), 0.0, seeds=3, points=150)
+    for seed in range(3):  # each seed's smoothed model wins exactly one more point
+        row = masks.index[(masks["method"] == "adversarial") & (masks["seed"] == seed)][0]
+        robust = masks.at[row, "robust"].copy()
+        robust[:] = masks[(masks["method"] == "none") & (masks["seed"] == seed)]["robust"].iloc[0]
+        robust[np.flatnonzero(~robust)[0]] = True
+        masks.at[row, "robust"] = robust
+    table = verdict.gains(masks, CHOSEN, level=0.05, resamples=2000)
+    assert table["gain"].iloc[0] == pytest.approx(1 / 150) and table["call"].iloc[0] != "gain"
+    power = verdict.power(table, level=0.05).iloc[0]
+    assert power["seeds"] == 3 and power["points"] == 150
+    assert power["min_detectable_gain"] == pytest.approx(bootstrap.min_detectable_gain(table["se"].iloc[0]))
+
+
+def test_the_papers_choice_is_made_on_the_reported_points_and_labelled_as_such():
+    rng = np.random.default_rng(3)
+    masks = []
+    for alpha, gain in [(0.1, 0.05), (0.3, 0.25), (0.5, 0.0)]:
+        planted_alpha = planted(rng, gain, seeds=2)
+        masks.append(planted_alpha.assign(alpha=np.where(planted_alpha["method"] == "none", 0.0, alpha)))
+    masks = pd.concat(masks).drop_duplicates(["method", "alpha", "seed"])
+    repro = verdict.reproduction(masks, level=0.05, resamples=500)
+    assert repro["alpha"].tolist() == [0.3]  # the largest mean accuracy on these very points
+    assert "call" not in repro and "p_holm" not in repro and "protocol" in repro

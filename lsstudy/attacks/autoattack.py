@@ -104,26 +104,31 @@ def _input_gradients_only(model: nn.Module) -> Iterator[None]:
 
 
 def autoattack_components(model: nn.Module, eps: float, num_classes: int, steps: int = 100, queries: int = 5000,
-                          seed: int = 0) -> dict[str, torchattacks.attack.Attack]:
+                          seed: int = 0, targets: int | None = None) -> dict[str, torchattacks.attack.Attack]:
     """The four attacks of standard AutoAttack (Linf), in the order the ensemble runs them, as
     torchattacks objects with the authors' settings: one restart each, ``steps`` iterations for the
-    white-box ones, ``num_classes - 1`` target classes for the targeted ones, ``queries`` for Square."""
+    white-box ones, ``targets`` target classes for the targeted ones (the most likely wrong classes;
+    None: all ``num_classes - 1``, the standard version), ``queries`` for Square."""
     check_eps(eps)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r} is not allowed; it must be an integer >= 2")
     check_positive_int(steps, "steps")
     check_positive_int(queries, "queries")
+    targets = num_classes - 1 if targets is None else targets
+    if isinstance(targets, bool) or not isinstance(targets, int) or not 1 <= targets <= num_classes - 1:
+        raise ValueError(f"targets={targets!r} is not allowed; it must be an integer in [1, {num_classes - 1}]")
     common = {"norm": "Linf", "eps": eps, "n_restarts": 1, "seed": seed}
+    # torchattacks targets the n_classes - 1 most likely wrong classes: n_classes sets how many
     return {
         "apgd-ce": torchattacks.APGD(model, steps=steps, loss="ce", **common),
-        "apgd-t": torchattacks.APGDT(model, steps=steps, n_classes=num_classes, **common),
-        "fab-t": torchattacks.FAB(model, steps=steps, multi_targeted=True, n_classes=num_classes, **common),
+        "apgd-t": torchattacks.APGDT(model, steps=steps, n_classes=targets + 1, **common),
+        "fab-t": torchattacks.FAB(model, steps=steps, multi_targeted=True, n_classes=targets + 1, **common),
         "square": torchattacks.Square(model, n_queries=queries, loss="margin", **common),
     }
 
 
 def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 100, queries: int = 5000,
-               seed: int = 0) -> Tensor:
+               seed: int = 0, targets: int | None = None) -> Tensor:
     r"""AutoAttack, standard version, in the paper 'Reliable evaluation of adversarial robustness
     with an ensemble of diverse parameter-free attacks' [https://arxiv.org/abs/2003.01690]
 
@@ -143,6 +148,8 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 
         eps (float): maximum perturbation, in [0, 1] pixel units.
         steps (int): iterations of APGD-CE, APGD-T and FAB-T (per target class). (Default: 100)
         queries (int): model evaluations per point of Square. (Default: 5000)
+        targets (int): target classes of APGD-T and FAB-T, the most likely wrong ones. (Default: None,
+            all K - 1, as the standard version)
         seed (int): seed of every random start and search (each of the four torchattacks classes
             reseeds torch's global RNG with it, on CPU and CUDA). (Default: 0)
 
@@ -153,7 +160,7 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 
     """
     with torch.no_grad():
         num_classes = model(x[:1]).shape[1]  # the target classes of APGD-T and FAB-T
-    components = autoattack_components(model, eps, num_classes, steps, queries, seed)
+    components = autoattack_components(model, eps, num_classes, steps, queries, seed, targets)
     ensemble = torchattacks.MultiAttack(list(components.values()))
     with _input_gradients_only(model):
         return ensemble(x, y)

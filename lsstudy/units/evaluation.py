@@ -27,12 +27,13 @@ def attack_specs(attack: dict) -> tuple[list[dict], list[dict]]:
     return linf, min_norm
 
 
-def strong_specs(strong: dict, source) -> list[dict]:
+def strong_specs(strong: dict, source=None) -> list[dict]:
     """The strong evaluation at each eps of ``attack.strong.eps``, as ``evaluate`` specs.
 
     Rows are named by attack and loss: pgd (ce, margin), pgd_more (ce, twice the steps: the
     convergence check), apgd (ce, dlr), square (margin, black box), transfer (ce, crafted on
-    ``source``), and unbounded (PGD-CE at ``unbounded_eps``, where a working attack leaves ~0).
+    ``source``; None: the examples of the unit's context), and unbounded (PGD-CE at ``unbounded_eps``,
+    where a working attack leaves ~0).
     """
     eps, budget = strong["eps"], strong["pgd"]
     return [
@@ -46,6 +47,33 @@ def strong_specs(strong: dict, source) -> list[dict]:
         {"attack": "transfer", "eps": eps, "source": source},
         {"attack": "pgd", "name": "unbounded", "eps": [strong["unbounded_eps"]], "loss": "ce", **budget},
     ]
+
+
+def selection_specs(attack: dict) -> list[dict]:
+    """What chooses each method's configuration: BIM on ``attack.selection.loss`` at each strong eps."""
+    return [{"attack": "bim", "eps": attack["strong"]["eps"], "loss": attack["selection"]["loss"],
+             "steps": attack["bim_steps"]}]
+
+
+def grid_plan(attack: dict) -> dict:
+    """What the attack stage runs on every model of the grid: the paper's attacks (FGSM and BIM over the eps
+    grid under both protocols, the minimum-norm attacks on the first ``min_norm_size`` points) and the
+    selection attack. The strong evaluation runs where the verdict is made (``confirm_plan``)."""
+    linf, min_norm = attack_specs(attack)
+    return {"linf": linf, "min_norm": min_norm,
+            "min_norm_size": attack["min_norm_size"], "selection": selection_specs(attack),
+            "batch_size": attack["batch_size"]}
+
+
+def confirm_plan(attack: dict, confirm: dict) -> dict:
+    """What the confirm stage runs on the chosen configurations: at each strong eps, FGSM and BIM (both
+    protocols), the strong evaluation and AutoAttack's ensemble at ``confirm.autoattack``'s budgets."""
+    eps = attack["strong"]["eps"]
+    linf = [{"attack": "fgsm", "eps": eps, "loss": loss} for loss in attack["protocols"]]
+    linf += [{"attack": "bim", "eps": eps, "loss": loss, "steps": attack["bim_steps"]} for loss in attack["protocols"]]
+    linf += strong_specs(attack["strong"])
+    linf.append({"attack": "autoattack", "eps": eps, **confirm["autoattack"]})
+    return {"linf": linf, "min_norm": [], "min_norm_size": 0, "selection": [], "batch_size": attack["batch_size"]}
 
 
 def attacked_smoothing(run: RunConfig) -> dict:
@@ -67,26 +95,31 @@ def craft_transfer(payload: dict, context: dict) -> dict[float, torch.Tensor]:
 
 
 def evaluate_model(payload: dict, context: dict) -> dict:
-    """Every attack of ``payload["attack"]`` (params.yaml's attack section) on the model of
-    ``payload["run"]`` (weights in ``payload["meta"]``, ``payload["state_dict"]``).
+    """The attacks of ``payload["plan"]`` (``grid_plan`` or ``confirm_plan``) on the model of ``payload["run"]``
+    (weights in ``payload["meta"]`` and ``payload["state_dict"]``).
 
-    ``context``: {"test": (x, y), the attacked test points; "transfer": {arch: CraftedExamples}}, the
-    examples ``craft_transfer`` made on each arch's source.
-    Returns {"attacks": evaluate's table with the model's settings, "diagnostics": point_diagnostics,
-    "seconds": {(attack, loss, eps): seconds}}.
+    ``context``: {"test": (x, y), the attacked points; "selection": (x, y), the points that choose
+    configurations; "transfer": {arch: CraftedExamples}, the examples ``craft_transfer`` made on each arch's
+    source for the attacked points}.
+    Returns {"attacks": evaluate's table, "selection": the selection attack's table (None without one),
+    "diagnostics": point_diagnostics on the attacked points, "seconds": {(attack, loss, eps): seconds}}.
     """
     run: RunConfig = payload["run"]
-    attack = payload["attack"]
+    plan = payload["plan"]
     model = models.from_state(payload["meta"], payload["state_dict"]).to(default_device())
     x, y = context["test"]
-    linf, min_norm = attack_specs(attack)
-    options = {"smoothing": attacked_smoothing(run), "batch_size": attack["batch_size"], "seed": run.seed,
+    linf = [{**spec, "source": context["transfer"][run.arch]} if spec["attack"] == "transfer" else spec
+            for spec in plan["linf"]]
+    options = {"smoothing": attacked_smoothing(run), "batch_size": plan["batch_size"], "seed": run.seed,
                "progress": False}
     seconds: dict = {}
-    n = attack["min_norm_size"]
-    rows = pd.concat([
-        evaluate(model, x, y, linf + strong_specs(attack["strong"], context["transfer"][run.arch]), timings=seconds,
-                 **options),
-        evaluate(model, x[:n], y[:n], min_norm, timings=seconds, **options).query("attack != 'clean'"),
-    ], ignore_index=True)
-    return {"attacks": rows, "diagnostics": point_diagnostics(model, x, y), "seconds": seconds}
+    tables = [evaluate(model, x, y, linf, timings=seconds, **options)]
+    if plan["min_norm"]:
+        n = plan["min_norm_size"]
+        tables.append(evaluate(model, x[:n], y[:n], plan["min_norm"], timings=seconds, **options)
+                      .query("attack != 'clean'"))
+    selection = None
+    if plan["selection"]:
+        selection = evaluate(model, *context["selection"], plan["selection"], **options)
+    return {"attacks": pd.concat(tables, ignore_index=True), "selection": selection,
+            "diagnostics": point_diagnostics(model, x, y), "seconds": seconds}

@@ -1,0 +1,49 @@
+"""The confirm stage's driver: each method's configuration, chosen on the selection points, confirmed where the
+verdict is made: on more seeds (``confirm.extra_seeds`` trained beside the grid's) and more points
+(``confirm.test_size``), with every attack of the strong evaluation and AutoAttack's standard version.
+
+The choice never sees the points that judge it: it is made on ``attack.selection``'s points, which the
+schema keeps apart from the evaluated window.
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from lsstudy import data
+from lsstudy.grid import RunConfig, transfer_sources
+from lsstudy.grid_attacks import evaluate_models, timings, transfer_examples, with_settings
+from lsstudy.grid_training import grid_models, train_runs
+from lsstudy.tables import chosen
+from lsstudy.units.evaluation import confirm_plan
+
+def confirm_window(base: dict, confirm: dict, data_settings: dict, root: Path):
+    """The verdict's points: [test_offset, test_offset + confirm.test_size) of the test split."""
+    return data.load_test_slice(base["dataset"], base["test_offset"], confirm["test_size"],
+                                root=Path(root) / data_settings["root"], download=data_settings["download"])
+
+
+def confirm_grid(study: str, base: dict, train: dict, attack: dict, confirm: dict, engine_settings: dict,
+                 data_settings: dict, root: Path, selection: pd.DataFrame, say=print) -> dict[str, pd.DataFrame]:
+    """Train the chosen configurations' extra seeds (models/<study>/confirm) and evaluate every seed of them
+    with ``confirm_plan``; returns the tables "attacks", "chosen" and "timings". Evaluations are kept in
+    results/<study>/confirm/evaluations/ and reused like the attack stage's."""
+    root = Path(root)
+    choice = chosen(selection, attack)
+    configurations = [RunConfig(dataset, arch, method, float(alpha), float(temperature), seed=0)
+                      for dataset, arch, method, alpha, temperature
+                      in choice[["dataset", "arch", "method", "alpha", "temperature"]].drop_duplicates().itertuples(index=False)]
+    grid_dir, confirm_dir = grid_models(root, study), root / "models" / study / "confirm"
+    extra = [replace(c, seed=seed) for c in configurations for seed in confirm["extra_seeds"]]
+    train_runs(study, extra, confirm_dir, base, train, engine_settings, data_settings, root, say,
+               description="confirm: train")
+    runs = {replace(c, seed=seed): replace(c, seed=seed).checkpoint(grid_dir) for c in configurations
+            for seed in base["seeds"]}
+    runs |= {run: run.checkpoint(confirm_dir) for run in extra}
+    test = confirm_window(base, confirm, data_settings, root)
+    cache_dir = root / "results" / study / "confirm" / "evaluations"
+    examples = transfer_examples(study, transfer_sources(base, train), grid_dir, attack, engine_settings, test, cache_dir)
+    results = evaluate_models(study, runs, confirm_plan(attack, confirm), test, None, examples, engine_settings,
+                              cache_dir, say, description="confirm")
+    return {"attacks": with_settings(results, "attacks", runs, root), "chosen": choice, "timings": timings(results)}
