@@ -35,15 +35,21 @@ lab: $(INSTALLED)
 test: $(INSTALLED)
 	python -m pytest -q
 
+# The CPU benchmarks (docs/benchmarks.md); benchmarks/gpu.py needs a GPU (PYTHONPATH=. python3 benchmarks/gpu.py).
 bench: $(INSTALLED)
 	python benchmarks/loss_overhead.py
 	python benchmarks/attacks_vs_torchattacks.py
+	python benchmarks/autoattack_cost.py
+	python benchmarks/engine.py
 
 
-# The README's gallery: small copies of a few default-study figures (figures/ and results/ are DVC outputs).
-GALLERY := figures/accuracy_vs_eps_lenet figures/accuracy_vs_alpha_mlp figures/protocol_linear \
-	figures/bls_temperature_lenet figures/min_norm_lenet figures/clean_vs_alpha_lenet figures/per_class_lenet \
-	results/verdict/verdict_eps0.1 results/verdict/diagnostics_lenet results/verdict/diagnostics_mlp
+# The docs' gallery: small copies of a few default-study figures (figures/ is a DVC output, not in git).
+GALLERY := mnist5k/verdict/verdict_eps0.1 mnist5k/verdict/diagnostics_lenet mnist5k/verdict/diagnostics_mlp \
+	mnist5k/paper/accuracy_vs_eps_lenet mnist5k/paper/accuracy_vs_alpha_mlp mnist5k/paper/protocol_linear \
+	mnist5k/paper/bls_temperature_lenet mnist5k/paper/min_norm_lenet mnist5k/paper/clean_vs_alpha_lenet \
+	mnist5k/paper/per_class_lenet cifar10_5k/verdict/verdict_eps0.0313725 cifar10_5k/verdict/diagnostics_lenet \
+	cifar10_5k/paper/accuracy_vs_eps_lenet cifar10_5k/paper/accuracy_vs_alpha_lenet toy_triangular/triangular \
+	toy_gradient_gap/gradient_gap
 gallery:
-	mkdir -p notebooks/gallery
-	for name in $(GALLERY); do cp $$name.png notebooks/gallery/; done
+	mkdir -p docs/figures
+	for name in $(GALLERY); do cp figures/$$name.png docs/figures/$$(echo $$name | tr / _ | sed 's/_paper_\|_verdict_/_/').png; done

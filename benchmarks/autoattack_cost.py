@@ -8,6 +8,7 @@ Trains a LeNet on mnist5k (plain cross-entropy, seeded), then attacks the first 
   every earlier one left robust), with the authors' settings;
 - each of its four components alone, on all n points (APGD-CE, APGD-T, FAB-T, Square 5,000
   queries), so that their seconds add up to more than the ensemble's;
+- the same ensemble at the default study's CPU budget (``confirm.autoattack`` in params.yaml);
 - torchattacks.AutoAttack(version="standard") as shipped, whose white-box attacks run 10 iterations
   instead of 100: what the shortcut saves and what it misses.
 Accuracy left counts a point only if it is correct clean and under attack (RobustBench).
@@ -68,6 +69,8 @@ def main() -> None:
     settings = f"{steps} iterations, {queries} queries"
     runs = {f"AutoAttack (lsstudy.attacks.autoattack, {settings})":
             lambda x, y: autoattack(model, x, y, args.eps, steps=steps, queries=queries)}
+    runs["AutoAttack at the default study's CPU budget (10 iterations, 3 target classes, 200 queries)"] = (
+        lambda x, y: autoattack(model, x, y, args.eps, steps=10, queries=200, targets=3))
     for name, attack in autoattack_components(model, args.eps, num_classes, steps, queries).items():
         runs[f"{name} alone"] = attack
     runs["torchattacks.AutoAttack(version='standard') as shipped (10 iterations)"] = torchattacks.AutoAttack(

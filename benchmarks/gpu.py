@@ -9,7 +9,7 @@ as a wheel. Measured, each on the study's float32 code:
    SGD, on synthetic tensors of CIFAR-10's shape: images per second and the implied time of one
    50,000-image epoch;
 2. APGD-CE (torchattacks, 100 steps) on 1,000 images against that ResNet18: steps per second;
-3. the engine packing several small models on one GPU: 8 CIFAR LeNets trained on the shipped cifar10_5k,
+3. the engine packing several small models on one GPU: 16 CIFAR LeNets trained 20 epochs on the shipped cifar10_5k,
    one at a time (workers 1) against 4 at a time (gpus_per_unit 0.25);
 4. CPU against GPU: one LeNet epoch with the same seed on both, how far the weights and accuracy move.
 Writes benchmarks/results/gpu[_tiny].md, and a copy to $OUT when that is set.
@@ -35,7 +35,7 @@ from lsstudy.grid_training import train_runs  # noqa: E402
 from lsstudy.smoothing import LabelSmoothingLoss  # noqa: E402
 from lsstudy.train import predict, train  # noqa: E402
 
-SIZES = {"full": {"warmup": 20, "steps": 200, "attack_points": 1000, "attack_steps": 100, "models": 8, "epochs": 3},
+SIZES = {"full": {"warmup": 20, "steps": 200, "attack_points": 1000, "attack_steps": 100, "models": 16, "epochs": 20},
          "tiny": {"warmup": 1, "steps": 3, "attack_points": 20, "attack_steps": 3, "models": 2, "epochs": 1}}
 BATCH = 100  # the paper's
 
@@ -90,8 +90,8 @@ def apgd_speed(device: torch.device, size: dict) -> dict:
 def packing(size: dict) -> dict:
     """8 LeNets through the engine on one GPU: one at a time, then four at a time (gpus_per_unit 0.25)."""
     base = {"dataset": "cifar10_5k", "seeds": [0], "test_offset": 0, "test_size": 500}
-    recipe = {"archs": ["lenet"], "epochs": size["epochs"], "lr": 0.01, "momentum": 0.0, "batch_size": BATCH,
-              "val_fraction": 0.1, "patience": 5, "plateau_loss": "smoothed"}
+    recipe = {"archs": ["lenet"], "epochs": size["epochs"], "lr": 0.05, "momentum": 0.9, "batch_size": BATCH,
+              "val_fraction": 0.1, "patience": 5, "plateau_loss": "ce"}  # the default study's recipe
     runs = [RunConfig("cifar10_5k", "lenet", "adversarial", round(0.05 * (i + 1), 2), 1.0, 0)
             for i in range(size["models"])]
     out = {}
@@ -113,7 +113,7 @@ def cpu_against_gpu(device: torch.device, size: dict) -> dict:
     trained = {}
     for where in ["cpu", device.type]:
         model = models.build("lenet", "cifar10_5k", seed=0)
-        train(model, x, y, "adversarial", 0.1, epochs=1, lr=0.01, momentum=0.0, seed=0, device=where, progress=False)
+        train(model, x, y, "adversarial", 0.1, epochs=1, lr=0.05, seed=0, device=where, progress=False)
         accuracy = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
         trained[where] = ({k: v.detach().cpu() for k, v in model.state_dict().items()}, accuracy)
     (cpu_weights, cpu_accuracy), (gpu_weights, gpu_accuracy) = trained["cpu"], trained[device.type]

@@ -154,10 +154,13 @@ def min_detectable_gain(se: float, level: float = LEVEL, power: float = POWER) -
 
 
 def gain_family(pairs, n_resamples: int = N_RESAMPLES, level: float = LEVEL, power: float = POWER,
-                seed: int = 0) -> list[dict]:
+                seed: int = 0, called=None) -> list[dict]:
     """``paired_bootstrap`` for each (method, none) pair of a family of comparisons, with the p-values
-    Holm-adjusted over the family, the call and the smallest detectable gain.
+    Holm-adjusted over the pairs that are called, the call and the smallest detectable gain.
 
+    ``called``: one bool a pair, which pairs make the family of calls (None: all). The others get their
+    interval and p-value but no adjusted p-value (NaN) and the call "not called": descriptive rows, such as
+    the intermediate steps of an evaluation ladder, that should not dilute the calls that matter.
     Every pair is resampled from the same ``seed``, so a pair's row does not depend on which other
     pairs are in the family. Returns one dict a pair, in order, with the keys ``COLUMNS`` in
     that order (``pandas.DataFrame(rows)`` makes the table).
@@ -165,9 +168,17 @@ def gain_family(pairs, n_resamples: int = N_RESAMPLES, level: float = LEVEL, pow
     pairs = list(pairs)
     if not pairs:
         raise ValueError("pairs is empty; it must hold at least one (method, none) pair of masks")
+    called = [True] * len(pairs) if called is None else [bool(c) for c in called]
+    if len(called) != len(pairs) or not any(called):
+        raise ValueError(f"called has {len(called)} values and {sum(called)} true; it must have one a pair "
+                         f"({len(pairs)}) and at least one true")
     rows = [paired_bootstrap(method, none, n_resamples, level, seed) for method, none in pairs]
-    for row, p_holm in zip(rows, holm([row["p_value"] for row in rows])):
+    family = [row for row, is_called in zip(rows, called) if is_called]
+    for row, p_holm in zip(family, holm([row["p_value"] for row in family])):
         row["p_holm"] = float(p_holm)
         row["call"] = call(row["ci_low"], row["ci_high"], p_holm, level)
+    for row in rows:
+        row.setdefault("p_holm", float("nan"))
+        row.setdefault("call", "not called")
         row["min_detectable_gain"] = min_detectable_gain(row["se"], level, power)
     return [{column: row[column] for column in COLUMNS} for row in rows]

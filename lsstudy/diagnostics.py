@@ -7,7 +7,7 @@
   linear around x, the Linf distance to the boundary is at least margin / ||grad of the margin||_1.
 - ``margin_grad_l1``: ||d margin / dx||_1, the same first-order view for the margin (CW) loss, which
   does not saturate.
-- ``spread``: max_j z_j - min_j z_j, what ALS penalises (the logit-squeezing view in PAPER.md).
+- ``spread``: max_j z_j - min_j z_j, what ALS penalises (the logit-squeezing view of the paper; docs/paper.md).
 """
 
 import pandas as pd

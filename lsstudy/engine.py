@@ -43,7 +43,6 @@ from tqdm.std import tqdm
 
 from lsstudy import runtime
 
-PROGRESS_ENV = "LSSTUDY_PROGRESS"  # a file the stage runner reads to draw progress in the terminal
 RAY_ADDRESS_ENV = "RAY_ADDRESS"
 
 
@@ -91,7 +90,8 @@ class Progress:
 
     def __init__(self, description: str, total: int, reused: int = 0):
         self.description, self.total, self.done, self.start = description, total, reused, time.monotonic()
-        self.bar = tqdm(total=total, initial=reused, desc=description, unit="model", mininterval=1.0)
+        self.bar = tqdm(total=total, initial=reused, desc=description, unit="model", mininterval=1.0,
+                        disable=runtime.progress_elsewhere())
         self._send()
 
     def advance(self, label: str) -> None:
@@ -103,7 +103,7 @@ class Progress:
         self.bar.close()
 
     def _send(self, label: str = "") -> None:
-        path = os.environ.get(PROGRESS_ENV)
+        path = os.environ.get(runtime.PROGRESS_ENV)
         if path:
             line = {"description": self.description, "done": self.done, "total": self.total, "last": label,
                     "elapsed": time.monotonic() - self.start}

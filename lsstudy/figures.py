@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lsstudy.statistics import summarise, t_interval
 from lsstudy.style import (ACCURACY_LABEL, ALPHA_LABEL, ATTACKS, BASELINES, CLEAN_LABEL, EPS_LABEL, FAILURE_LABEL,
-                           L2_LABEL, LEFT_LABEL, PROTOCOLS, colors_for, method_order, model_label, name)
+                           L2_LABEL, LEFT_LABEL, PROTOCOLS, colors_for, eps_label, method_order, model_label, name)
 from lsstudy.tables import alpha_grid, at_best, of_arch, require_eps, select
 
 # The range of each value drawn: an interval is clipped to it (accuracies and rates are fractions, norms >= 0).
@@ -225,7 +225,7 @@ def accuracy_vs_alpha(results: pd.DataFrame, arch: str, eps_values: list[float],
     for i, attack in enumerate(["fgsm", "bim"]):
         for ax, eps in zip(axes[i], eps_values):
             _alpha_panel(ax, select(rows, attack, "ce", eps), "accuracy", colors, num_classes)
-            ax.set_title(f"{describe_attack(attack, attack_params, 'ce')}\neps = {eps:g}", fontsize=9)
+            ax.set_title(f"{describe_attack(attack, attack_params, 'ce')}\neps = {eps_label(eps)}", fontsize=9)
     return _finish(fig, axes, select(rows, "bim", "ce"), f"accuracy vs alpha (BLS at T = {temperature:g})",
                    ALPHA_LABEL, ACCURACY_LABEL, f"Not attacked, left out: eps {missing}." if missing else "")
 
@@ -260,7 +260,7 @@ def bls_temperature(results: pd.DataFrame, arch: str, bls_alpha: float, eps: flo
                                high),
                   "none": ("", low / 2)}
     fig, axes = _figure(1, 2, panel=(4.5, 3.5), sharey=True)
-    panels = [(select(rows, attack, loss, eps), f"{describe_attack(attack, attack_params, loss)}, eps = {eps:g}"),
+    panels = [(select(rows, attack, loss, eps), f"{describe_attack(attack, attack_params, loss)}, eps = {eps_label(eps)}"),
               (select(rows, "clean"), "clean (no attack)")]
     for ax, (panel, title) in zip(axes.flat, panels):
         _bars(ax, panel[panel["method"] == "boltzmann"], "temperature", "accuracy", lambda t: t, colors["boltzmann"],
@@ -340,7 +340,7 @@ def per_class_heatmap(results: pd.DataFrame, arch: str, eps: float, attack_param
     fig.colorbar(axes[0, 0].collections[0], ax=axes, label=ACCURACY_LABEL, shrink=0.8)
     dashed = f" Dashed white line: the degenerate range starts ({', '.join(lines)})." if lines else ""
     return _finish(fig, axes, every[every["class"] == "all"],
-                   f"per-class accuracy, {describe_attack(attack, attack_params, loss)}, eps = {eps:g}",
+                   f"per-class accuracy, {describe_attack(attack, attack_params, loss)}, eps = {eps_label(eps)}",
                    f"{ALPHA_LABEL}; 0 = no smoothing", "true class",
                    f"Cells: mean over seeds of the fraction of the class's test points correct clean and under "
                    f"attack. BLS at T = {temperature:g}.{dashed}", interval=False)

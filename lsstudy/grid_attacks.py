@@ -7,7 +7,7 @@ stage (the chosen configurations, ``confirm_plan``).
 """
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +22,7 @@ from lsstudy.study import (code_digest, file_digest, json_digest, read_cache, se
 from lsstudy.units.evaluation import craft_transfer, evaluate_model, grid_plan
 
 EVALUATION_UNIT = "lsstudy.units.evaluation"
+RUN_COLUMNS = [field.name for field in fields(RunConfig)]
 
 
 def selection_split(attack: dict, base: dict, data_settings: dict, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +92,7 @@ def evaluate_models(study: str, runs: dict[RunConfig, Path], plan: dict, test: t
 
     def keep(unit: engine.Unit, result: dict) -> None:
         run, key, cache = keys[unit.label]
-        write_cache(cache, {"key": key, **result})
+        write_cache(cache, {"key": key, **{k: v for k, v in result.items() if k != "seconds"}})  # times vary
         results[run] = result
 
     context = {"test": test, "selection": selection,
@@ -112,10 +113,11 @@ def with_settings(results: dict[RunConfig, dict], part: str, runs: dict[RunConfi
 
 
 def timings(results: dict[RunConfig, dict]) -> pd.DataFrame:
-    """Seconds each attack took on each model (what the evaluation costs; never part of a results table)."""
+    """Seconds each attack took on each model evaluated in this run (what the evaluation costs: a log, never
+    part of a results table, since times differ from run to run; reused evaluations have none)."""
     rows = [{**asdict(run), "attack": attack, "loss": loss, "eps": eps, "seconds": seconds}
-            for run, result in results.items() for (attack, loss, eps), seconds in result["seconds"].items()]
-    return pd.DataFrame(rows)
+            for run, result in results.items() for (attack, loss, eps), seconds in result.get("seconds", {}).items()]
+    return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "attack", "loss", "eps", "seconds"])
 
 
 def attack_grid(study: str, base: dict, train: dict, attack: dict, engine_settings: dict, data_settings: dict,

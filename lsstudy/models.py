@@ -5,7 +5,7 @@ shifted to [-0.5, 0.5], CIFAR-10 and SVHN mapped to [-1, 1]), so attacks and eps
 units. Every model returns logits.
 
 =========  ==========================  ===============================================================
-arch       datasets                    layers (PAPER.md, "Experimental settings")
+arch       datasets                    layers (docs/paper.md, "Settings")
 =========  ==========================  ===============================================================
 linear     any                         softmax regression: flatten, one affine map (``bias`` optional)
 mlp        any                         flatten, 500, 256, K with ReLU (the paper's MNIST MLP)

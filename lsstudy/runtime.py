@@ -4,6 +4,7 @@ The engine pins each worker to one device (``on_device``); ``default_device`` is
 units place their models and tensors on the worker's GPU without being told.
 """
 
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,13 @@ import numpy as np
 import torch
 
 _pinned: torch.device | None = None
+PROGRESS_ENV = "LSSTUDY_PROGRESS"  # set by the stage runner: a file its terminal progress display reads
+
+
+def progress_elsewhere() -> bool:
+    """Whether the stage runner shows progress in the terminal: notebooks then draw no bars of their own, so the
+    executed notebook records no timings and the same run gives the same report."""
+    return bool(os.environ.get(PROGRESS_ENV))
 
 
 def default_device() -> torch.device:

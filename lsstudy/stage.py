@@ -24,11 +24,11 @@ from pathlib import Path
 from tqdm.std import tqdm
 
 from lsstudy import data
-from lsstudy.engine import PROGRESS_ENV
 from lsstudy.files import atomic_path
 from lsstudy.notebook import stage_settings
 from lsstudy.params import ParamsError, find_root
 from lsstudy.pipeline import STAGES, report
+from lsstudy.runtime import PROGRESS_ENV
 
 INTERRUPTED = 130  # the shell's exit code for Ctrl-C
 
@@ -99,6 +99,22 @@ def _execute(notebook: Path, output: Path, parameters: dict, cwd: Path, name: st
             os.environ.pop(PROGRESS_ENV, None)
 
 
+def _without_timestamps(path: Path, notebook: str) -> None:
+    """Drop what papermill and nbclient record of when things ran (and the temporary output path), so that the
+    same run gives the same report, byte for byte: dvc.lock records its hash."""
+    import nbformat
+
+    executed = nbformat.read(path, as_version=4)
+    record = executed.metadata.get("papermill", {})
+    executed.metadata["papermill"] = {"parameters": record.get("parameters", {}), "input_path": notebook}
+    for cell in executed.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill gives it a random id
+    nbformat.write(executed, path)
+
+
 def _failure(error: Exception) -> str:
     """papermill's error in one line: the exception the notebook raised and its message."""
     ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
@@ -128,6 +144,7 @@ def run(stage: str, study: str | None = None, params_file: str = "params.yaml", 
             attempt.replace(failed)
             raise RuntimeError(f"{name} failed: {_failure(error)}\nThe failed run's notebook is "
                                f"{failed.relative_to(root)}; the last good report is kept.") from None
+        _without_timestamps(attempt, STAGES[stage].notebook)
     failed.unlink(missing_ok=True)
     print(f"{name}: done; executed notebook in {final.relative_to(root)}")
     return final

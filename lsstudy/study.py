@@ -63,17 +63,25 @@ def settings_first(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_cache(path: Path, key: str) -> dict | None:
+    """The value ``write_cache`` stored at ``path`` if its key is ``key``; None if absent, different or unreadable."""
     try:
         with gzip.open(path, "rb") as stream:
             cached = pickle.load(stream)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+        if cached.get("key") != key:
+            return None
+        return {"key": key, **{name: pickle.loads(part) for name, part in cached["parts"].items()}}
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, KeyError, TypeError):
         return None  # absent, truncated or from other library versions: evaluate again
-    return cached if cached.get("key") == key else None
 
 
 def write_cache(path: Path, value: dict) -> None:
-    with atomic_path(path) as tmp, gzip.open(tmp, "wb") as stream:
-        pickle.dump(value, stream)
+    """Store ``value`` (its "key" and its parts) at ``path`` so that the same value gives the same bytes (the file
+    is a DVC output, and dvc.lock records its hash): each part is pickled on its own (a pickle of several
+    objects depends on which of their pieces happen to be shared) and the gzip header has no time stamp."""
+    parts = {name: pickle.dumps(part) for name, part in value.items() if name != "key"}
+    with (atomic_path(path) as tmp, open(tmp, "wb") as raw,
+          gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as stream):  # no name, no time in the header
+        pickle.dump({"key": value["key"], "parts": parts}, stream)
 
 
 def file_digest(path: Path) -> str:

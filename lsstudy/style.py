@@ -75,6 +75,13 @@ def method_order(methods) -> list[str]:
     return [m for m in METHODS if m in present] + sorted(present - set(METHODS))
 
 
+def eps_label(eps: float) -> str:
+    """An epsilon in words: "0.1", or "8/255" where the value is a whole number of 8-bit pixel levels that
+    decimals would write long (0.0313725...)."""
+    text, levels = f"{eps:g}", eps * 255
+    return f"{round(levels)}/255" if len(text) > 6 and abs(levels - round(levels)) < 1e-6 else text
+
+
 def arch_order(archs) -> list[str]:
     """The distinct ``archs``: those of ARCHS in its order, then any others, sorted."""
     present = set(archs)

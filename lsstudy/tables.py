@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lsstudy.statistics import summarise
-from lsstudy.style import ATTACKS, arch_order, method_order
+from lsstudy.style import ATTACKS, arch_order, eps_label, method_order
 
 MODEL = ["dataset", "arch", "method", "alpha", "temperature"]  # one model, up to its seed
 DIGITS = 6  # written tables: drops float32 noise (0.90499997 -> 0.905), far below 1 / n test points
@@ -93,7 +93,7 @@ def best_alpha(results: pd.DataFrame, attack: str, loss: str, eps: float, points
     scores = scores.sort_values(MODEL, ignore_index=True)  # idxmax keeps the first of ties
     best = scores.loc[scores.groupby(["dataset", "arch", "method"])["mean"].idxmax()]
     best = sort_rows(best[MODEL + ["mean"]].rename(columns={"mean": "accuracy"}))
-    best.attrs["criterion"] = f"highest mean {ATTACKS[attack]} accuracy ({loss}) at eps {eps:g} on {points}"
+    best.attrs["criterion"] = f"highest mean {ATTACKS[attack]} accuracy ({loss}) at eps {eps_label(eps)} on {points}"
     return best
 
 

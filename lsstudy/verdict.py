@@ -14,7 +14,7 @@ import pandas as pd
 
 from lsstudy import bootstrap, sanity
 from lsstudy.evaluate import points_mask
-from lsstudy.style import BASELINES, arch_order, method_order
+from lsstudy.style import BASELINES, arch_order, eps_label, method_order
 
 KEYS = ["dataset", "arch", "method", "alpha", "temperature", "seed", "checkpoint"]
 PAPER_PROTOCOL = ("bim", "smoothed")  # the paper's strongest Linf attack, on the model's own smoothed loss
@@ -27,7 +27,7 @@ LADDER = [
     ("+ PGD-CE, restarts, 2x steps", [("pgd", "ce"), ("pgd_more", "ce"), ("apgd", "ce")]),
     ("+ margin losses (PGD-CW, APGD-DLR)", sanity.MARGIN_LOSS),
     ("+ black box and transfer", sanity.BLACK_BOX),
-    ("+ AutoAttack, standard (all attacks)", [("autoattack", "standard")]),
+    ("+ AutoAttack's ensemble (all attacks)", [("autoattack", "standard")]),
 ]
 VERDICT_COLUMNS = [*KEYS, "eps", "clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy",
                    "robust_accuracy", "strongest_attack", *sanity.FLAGS, "masking_suspected", "reasons"]
@@ -94,10 +94,11 @@ CONFIGURATION = ["dataset", "arch", "method", "alpha", "temperature"]
 def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, resamples: int, seed: int = 0) -> pd.DataFrame:
     """For each method at its ``chosen`` configuration (columns of ``CONFIGURATION`` and eps), its gain over the
     unsmoothed model of the same arch and seed at each step of the ladder (``ladder_masks``): the gain in
-    robust accuracy, the 95% paired bootstrap interval over seeds and points, the bootstrap p-value, the
-    Holm-adjusted p-value over every row of the table, the call ("gain", "loss", "no gain", "no interval")
-    and the smallest gain the design could detect (80% power, at ``level``). Seeds without an unsmoothed
-    model are left out."""
+    robust accuracy, the 95% paired bootstrap interval over seeds and points, the bootstrap p-value and the
+    smallest gain the design could detect (80% power, at ``level``). The table's calls are the first step
+    (the paper's protocol) and the last (every attack) of each method and eps: their p-values are
+    Holm-adjusted together and called "gain", "loss", "no gain" or "no interval"; the steps between show
+    how the gain falls and are "not called". Seeds without an unsmoothed model are left out."""
     at = masks.merge(chosen[CONFIGURATION + ["eps"]], on=CONFIGURATION + ["eps"])
     plain = masks[masks["method"] == "none"].set_index(["arch", "eps", "order", "seed"])["robust"]
     rows, pairs = [], []
@@ -113,13 +114,20 @@ def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, resamples: in
                      "seeds": len(group), "points": method_masks.shape[1]})
     if not rows:
         raise ValueError("no method has an unsmoothed model of the same seed to compare with")
-    stats = bootstrap.gain_family(pairs, n_resamples=resamples, level=level, seed=seed)
+    ends = {masks["order"].min(), masks["order"].max()}
+    stats = bootstrap.gain_family(pairs, n_resamples=resamples, level=level, seed=seed,
+                                  called=[row["order"] in ends for row in rows])
     out = pd.DataFrame([{**row, **stat} for row, stat in zip(rows, stats)])
     out["kind"] = np.where(out["method"].isin(BASELINES), "baseline defence", "label smoothing")
     rank = {method: i for i, method in enumerate(method_order(out["method"]))} | {
         arch: i for i, arch in enumerate(arch_order(out["arch"]))}
     return out.sort_values(["arch", "eps", "method", "order"], key=lambda c: c.map(rank) if c.name in ("arch", "method")
                            else c, ignore_index=True)
+
+
+def calls(gains_table: pd.DataFrame) -> int:
+    """How many calls the table makes (the size of the Holm family)."""
+    return int(gains_table["p_holm"].notna().sum())
 
 
 def smallest_p(family: int, resamples: int) -> float:
@@ -134,7 +142,7 @@ def power(gains_table: pd.DataFrame, level: float) -> pd.DataFrame:
     error: median over the methods), at ``level`` and at the level the first Holm step asks for
     (``level`` / number of calls in the table)."""
     last = gains_table[gains_table["order"] == gains_table["order"].max()]
-    family = len(gains_table)
+    family = calls(gains_table)
     out = (last.groupby(["dataset", "arch", "eps"], sort=False)
            .agg(seeds=("seeds", "max"), points=("points", "max"), se=("se", "median")).reset_index())
     out["min_detectable_gain"] = [bootstrap.min_detectable_gain(se, level) for se in out["se"]]
@@ -188,7 +196,7 @@ def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.D
                            & (reproduced["method"] == key[2])]
         flags = flagged.loc[tuple(every[c] for c in CONFIGURATION) + (every["eps"],)]
         rows.append({
-            "arch": key[0], "eps": key[1], "method": key[2],
+            "arch": key[0], "eps": eps_label(key[1]), "method": key[2],
             "paper's choice": f"{repro['alpha'].iloc[0]:g}" if len(repro) else "",
             "paper's gain (its choice, its protocol)": _interval(repro.iloc[0]) if len(repro) else "",
             "chosen alpha (T)": f"{every['alpha']:g}" + (f" ({every['temperature']:g})" if key[2] == "boltzmann" else ""),

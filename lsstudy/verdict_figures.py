@@ -5,14 +5,17 @@ Pure functions, tables in and a matplotlib Figure out, like ``lsstudy.figures``;
 orders come from ``lsstudy.style`` (whose ``save`` writes them).
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from lsstudy.style import GAIN_LABEL, arch_order, colors_for, method_order, model_label, name
+from lsstudy.style import GAIN_LABEL, arch_order, colors_for, eps_label, method_order, model_label, name
 from lsstudy.verdict import LADDER
 
 # Below this a gradient norm or margin is rounding residue (a saturated float32 softmax gives norms of
@@ -58,11 +61,12 @@ def verdict_gains(gains: pd.DataFrame, eps: float, criterion: str = "") -> Figur
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8, title="evaluation (cumulative)")
-    seeds, points = int(rows["seeds"].max()), int(rows["points"].max())
+    seeds, points, calls = int(rows["seeds"].max()), int(rows["points"].max()), int(gains["p_holm"].notna().sum())
     fig.suptitle(f"{rows['dataset'].iloc[0]}: does the robustness gain survive a stronger evaluation? Linf eps = "
-                 f"{eps:g} (pixels in [0, 1])\n{seeds} seeds x {points} test points, 95% paired bootstrap interval over "
-                 f"both; filled: called a gain or loss (Holm over the {len(gains)} calls of the table)"
-                 + (f"\neach method at its configuration of {criterion}" if criterion else ""))
+                 f"{eps_label(eps)} (pixels in [0, 1])\n{seeds} seeds x {points} test points, 95% paired bootstrap "
+                 f"interval over both; filled: called a gain or loss (Holm over the table's {calls} calls: the first\n"
+                 "and the last step of each method; the steps between are not called)"
+                 + (f"\neach method's configuration: {criterion}" if criterion else ""))
     fig.text(0.0, -0.01, "Each step is the per-point worst case over its attacks and all earlier ones: a point "
              "counts as robust only if every attack so far failed on it.", fontsize=8, va="top")
     return fig
@@ -91,8 +95,10 @@ def diagnostics(points: pd.DataFrame, arch: str, temperature: float) -> Figure:
     for ax, (column, label) in zip(axes, panels):
         # below the axis, but still ranked: a log scale cannot take 0, and its quartiles would move
         shown = rows.assign(**{column: rows[column].where(rows[column] >= FLOOR, FLOOR / 100)})
-        sns.boxplot(shown, x="alpha_label", y=column, hue="method_name", order=order, hue_order=hue_order,
-                    palette=palette, ax=ax, fliersize=1, linewidth=0.7, log_scale=True, legend=False)
+        with warnings.catch_warnings():  # seaborn's boxplot passes matplotlib an argument it deprecates: not ours
+            warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+            sns.boxplot(shown, x="alpha_label", y=column, hue="method_name", order=order, hue_order=hue_order,
+                        palette=palette, ax=ax, fliersize=1, linewidth=0.7, log_scale=True, legend=False)
         ax.set(xlabel="alpha (smoothing mass); 0: no smoothing and the baselines", ylabel=label)
         below = _below_floor(rows, column)
         if below:

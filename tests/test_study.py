@@ -81,3 +81,16 @@ def test_a_checkpoint_that_cannot_be_read_is_named_and_trained_again(tmp_path, t
     train_grid("digits", study["base"], study["train"], ENGINE, tiny_params["data"], tmp_path, say=said.append)
     assert any(f"checkpoint {path.resolve()} cannot be read" in line and "trained again" in line for line in said)
     assert path.read_bytes() == good  # the same seed and recipe train the same model
+
+
+def test_a_cached_evaluation_is_the_same_bytes_whatever_its_file_name(tmp_path):
+    import pandas as pd
+
+    from lsstudy.study import read_cache, write_cache
+
+    value = {"key": "k", "attacks": pd.DataFrame({"accuracy": [0.5, 0.25]}), "selection": pd.DataFrame({"n": [3]})}
+    first, second = tmp_path / "a" / "one.pkl.gz", tmp_path / "b" / "two.pkl.gz"
+    write_cache(first, value)
+    write_cache(second, value)
+    assert first.read_bytes() == second.read_bytes()  # dvc.lock records the hash: a rerun must not change it
+    assert read_cache(first, "k")["attacks"].equals(value["attacks"]) and read_cache(first, "other") is None

@@ -29,6 +29,7 @@ from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in ex
 
 from lsstudy import data, models
 from lsstudy.attacks.gradient import fgsm
+from lsstudy.runtime import progress_elsewhere
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
 
@@ -96,7 +97,7 @@ def study(dataset: str, alphas: list[float], eps: list[float], epochs: int, lr: 
     x_test, y_test = data.load_test_slice(dataset, test_offset, test_size, root, download)
     norms, accuracy = [], []
     with one_thread():  # small models (see lsstudy.toys.one_thread)
-        for alpha in tqdm(alphas, desc="gradient gap: ALS models"):
+        for alpha in tqdm(alphas, desc="gradient gap: ALS models", disable=progress_elsewhere()):
             model = models.build("linear", dataset, bias=False, seed=seed)
             method = "adversarial" if alpha > 0 else "none"
             train(model, x_train, y_train, method=method, alpha=alpha, epochs=epochs, lr=lr, batch_size=batch_size,

@@ -22,6 +22,7 @@ from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in ex
 from lsstudy import data, models
 from lsstudy.diagnostics import logit_spread
 from lsstudy.smoothing import LabelSmoothingLoss
+from lsstudy.runtime import progress_elsewhere
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
 
@@ -54,7 +55,7 @@ def study(dataset: str, arch: str, alphas: list[float], epochs: int, lr: float, 
     x_test, y_test = data.load_test_slice(dataset, test_offset, test_size, root, download)
     summary, spreads = [], []
     with one_thread():  # small models (see lsstudy.toys.one_thread)
-        for alpha in tqdm(alphas, desc=f"logit squeezing: ALS {arch} models"):
+        for alpha in tqdm(alphas, desc=f"logit squeezing: ALS {arch} models", disable=progress_elsewhere()):
             model = models.build(arch, dataset, seed=seed)
             train(model, x_train, y_train, method="adversarial" if alpha > 0 else "none", alpha=alpha, epochs=epochs,
                   lr=lr, batch_size=batch_size, seed=seed, device=device, progress=False)
