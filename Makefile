@@ -20,8 +20,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 # The venv comes first on PATH (exported above), so dvc runs each stage with its python.
 study: $(INSTALLED)
 	dvc repro
-	@echo "Summary (results/figures/table.md); figures in figures/, executed notebooks in reports/:"
-	@cat results/figures/table.md
+	@for summary in results/*/verdict/summary.md; do echo "\nThe verdict ($$summary; figures in figures/, executed notebooks in reports/):"; cat $$summary; done
 
 # The paper-scale studies of params-paper.yaml, added to params.yaml's in one DVC experiment (GPU advised;
 # the full datasets under data/raw/). The default studies are up to date already, so only the new ones run.

@@ -55,3 +55,11 @@ def test_a_bad_setting_from_the_command_line_is_one_line_not_a_traceback(repo, t
     assert message in str(error.value)
     lines = error_lines(repo / "out.ipynb")
     assert len(lines) == 1 and lines[0].startswith(message)  # what JupyterLab shows too
+
+
+@pytest.mark.parametrize("toy", ["toy_fading_gaussian", "toy_gradient_gap", "toy_logit_squeezing"])
+def test_every_toy_notebook_runs_outside_dvc(repo, toy):
+    """(The study notebooks run outside DVC in tests/test_pipeline.py, toy_triangular above.)"""
+    papermill.execute_notebook(str(repo / "notebooks" / f"{toy}.ipynb"), str(repo / f"{toy}.ipynb"), cwd=str(repo),
+                               progress_bar=False, kernel_name="python3")
+    assert list((repo / "figures" / toy).glob("*.png")) and list((repo / "results" / toy).glob("*.csv"))
