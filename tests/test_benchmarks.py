@@ -1,0 +1,33 @@
+"""The GPU scripts at their tiny sizes on the CPU: the code a GPU run will execute, checked before device time is
+spent on it. Opt-in (`pytest -m slow tests/test_benchmarks.py`, about 2 minutes on 2 cores)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory):
+    """The scripts write their results next to themselves: run them in a copy, never in the repository."""
+    target = tmp_path_factory.mktemp("bench") / "repo"
+    for part in ["benchmarks", "lsstudy", "data"]:
+        shutil.copytree(ROOT / part, target / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, rows", [("gpu", ["ResNet18 (CIFAR) training", "APGD-CE on ResNet18", "engine:"]),
+                                          ("gpu_resnet18", ["| none | 0 |", "| adversarial | 0.1 |"])])
+def test_a_gpu_script_runs_at_its_tiny_size_on_the_cpu(copy, script, rows):
+    env = {**os.environ, "PYTHONPATH": str(copy), "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("OUT", None)
+    subprocess.run([sys.executable, f"benchmarks/{script}.py", "--tiny"], cwd=copy, env=env, check=True,
+                   capture_output=True, timeout=600)
+    report = (copy / "benchmarks" / "results" / f"{script}_tiny.md").read_text()
+    assert "tiny sizes" in report and all(row in report for row in rows), report
