@@ -15,8 +15,6 @@ as a wheel. Measured, each on the study's float32 code:
 Writes benchmarks/results/gpu[_tiny].md, and a copy to $OUT when that is set.
 """
 
-import argparse
-import os
 import platform
 import sys
 import tempfile
@@ -34,6 +32,8 @@ from lsstudy.grid import RunConfig  # noqa: E402
 from lsstudy.grid_training import train_runs  # noqa: E402
 from lsstudy.smoothing import LabelSmoothingLoss  # noqa: E402
 from lsstudy.train import predict, train  # noqa: E402
+
+from device_report import tiny_requested, write_report  # noqa: E402  (benchmarks/, the script's folder)
 
 SIZES = {"full": {"warmup": 20, "steps": 200, "attack_points": 1000, "attack_steps": 100, "models": 16, "epochs": 20},
          "tiny": {"warmup": 1, "steps": 3, "attack_points": 20, "attack_steps": 3, "models": 2, "epochs": 1}}
@@ -143,25 +143,16 @@ def report(device: torch.device, tiny: bool, resnet: dict, attack: dict, pack: d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="tiny sizes, on whatever device there is (a CPU check)")
-    args = parser.parse_args()
-    size = SIZES["tiny" if args.tiny else "full"]
+    tiny = tiny_requested(__doc__.splitlines()[0])
+    size = SIZES["tiny" if tiny else "full"]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type != "cuda" and not args.tiny:
-        sys.exit("no GPU here: run with --tiny to check the script on the CPU")
     started = time.perf_counter()
     parts = {}
     for name, measure in [("resnet", lambda: resnet_throughput(device, size)), ("attack", lambda: apgd_speed(device, size)),
                           ("pack", lambda: packing(size)), ("numeric", lambda: cpu_against_gpu(device, size))]:
         parts[name] = measure()
         print(f"{name}: {parts[name]} ({time.perf_counter() - started:.0f} s in)", flush=True)
-    text = report(device, args.tiny, **parts)
-    target = ROOT / "benchmarks" / "results" / f"gpu{'_tiny' if args.tiny else ''}.md"
-    target.write_text(text)
-    if os.environ.get("OUT"):
-        (Path(os.environ["OUT"]) / target.name).write_text(text)
-    print(text)
+    write_report("gpu", tiny, report(device, tiny, **parts))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ accuracy (a point counts only if every attack failed on it). It imports only wha
 Writes benchmarks/results/gpu_resnet18[_tiny].md, and a copy to $OUT when that is set.
 """
 
-import argparse
-import os
 import sys
 import tempfile
 import time
@@ -33,6 +31,8 @@ from lsstudy.grid_training import train_runs  # noqa: E402
 from lsstudy.study import test_split  # noqa: E402
 from lsstudy.style import eps_label  # noqa: E402
 from lsstudy.units.evaluation import confirm_plan  # noqa: E402
+
+from device_report import tiny_requested, write_report  # noqa: E402  (benchmarks/, the script's folder)
 
 DATA = {"root": "data/raw", "download": False}
 STRONG_EPS = [2 / 255, 8 / 255]
@@ -80,12 +80,8 @@ def table(judged, grid) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="tiny sizes, on whatever device there is (a CPU check)")
-    args = parser.parse_args()
-    size = SIZES["tiny" if args.tiny else "full"]
-    if not torch.cuda.is_available() and not args.tiny:
-        sys.exit("no GPU here: run with --tiny to check the script on the CPU")
+    tiny = tiny_requested(__doc__.splitlines()[0])
+    size = SIZES["tiny" if tiny else "full"]
     base, train, attack, confirm = settings(size)
     grid, source = runs(size["arch"], size["alphas"])
     engine = {"executor": "local", "workers": "auto", "threads_per_unit": 1, "gpus_per_unit": 0.25}
@@ -104,8 +100,8 @@ def main() -> None:
     gpu = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if gpu else "CPU"
     text = "\n".join([
-        f"# {size['arch']} on cifar10_5k ({'tiny sizes, a check of the script' if args.tiny else 'one GPU'}): {device}", "",
-        f"torch {torch.__version__}; `PYTHONPATH=. python3 benchmarks/gpu_resnet18.py{' --tiny' if args.tiny else ''}`. "
+        f"# {size['arch']} on cifar10_5k ({'tiny sizes, a check of the script' if tiny else 'one GPU'}): {device}", "",
+        f"torch {torch.__version__}; `PYTHONPATH=. python3 benchmarks/gpu_resnet18.py{' --tiny' if tiny else ''}`. "
         f"{len(grid) + 1} models ({train['epochs']} epochs of plain SGD, lr 0.01, plateau on the smoothed hold-out "
         f"loss; one seed) trained in {trained - start:.0f} s ({'four at a time on the GPU' if gpu else 'on the CPU'}); "
         "every attack of the confirm "
@@ -114,11 +110,7 @@ def main() -> None:
         "protocol (BIM on the model's smoothed loss) and under every attack (the per-point worst case); *flagged*: "
         "the sanity checks a model fails. One seed: no interval, no call.", "",
         table(judged, grid), ""])
-    target = ROOT / "benchmarks" / "results" / f"gpu_resnet18{'_tiny' if args.tiny else ''}.md"
-    target.write_text(text)
-    if os.environ.get("OUT"):
-        (Path(os.environ["OUT"]) / target.name).write_text(text)
-    print(text)
+    write_report("gpu_resnet18", tiny, text)
 
 
 if __name__ == "__main__":
