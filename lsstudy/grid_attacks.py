@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lsstudy import data, engine
+from lsstudy import engine
 from lsstudy.attacks.transfer import CraftedExamples
 from lsstudy.grid import RunConfig, grid, longest_first
 from lsstudy.grid_training import grid_models
-from lsstudy.study import (code_digest, file_digest, json_digest, read_cache, settings_first, tensor_digest,
-                           test_split, write_cache)
+from lsstudy.study import (code_digest, file_digest, json_digest, load_window, read_cache, settings_first,
+                           tensor_digest, test_split, write_cache)
 from lsstudy.units.evaluation import craft_transfer, evaluate_model, grid_plan
 
 EVALUATION_UNIT = "lsstudy.units.evaluation"
@@ -28,8 +28,7 @@ RUN_COLUMNS = [field.name for field in fields(RunConfig)]
 def selection_split(attack: dict, base: dict, data_settings: dict, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """The test points that choose each method's configuration (``attack.selection``), never evaluated."""
     selection = attack["selection"]
-    return data.load_test_slice(base["dataset"], selection["offset"], selection["size"],
-                                root=Path(root) / data_settings["root"], download=data_settings["download"])
+    return load_window(base["dataset"], selection["offset"], selection["size"], data_settings, root)
 
 
 def _checkpoint_payload(path: Path, **extra):

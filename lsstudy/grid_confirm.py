@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from lsstudy import data
 from lsstudy.grid import RunConfig, transfer_sources
 from lsstudy.grid_attacks import evaluate_models, timings, transfer_examples, with_settings
 from lsstudy.grid_training import grid_models, train_runs
+from lsstudy.study import load_window
 from lsstudy.tables import chosen
 from lsstudy.units.evaluation import confirm_plan
 
+
 def confirm_window(base: dict, confirm: dict, data_settings: dict, root: Path):
     """The verdict's points: [test_offset, test_offset + confirm.test_size) of the test split."""
-    return data.load_test_slice(base["dataset"], base["test_offset"], confirm["test_size"],
-                                root=Path(root) / data_settings["root"], download=data_settings["download"])
+    return load_window(base["dataset"], base["test_offset"], confirm["test_size"], data_settings, root)
 
 
 def confirm_grid(study: str, base: dict, train: dict, attack: dict, confirm: dict, engine_settings: dict,

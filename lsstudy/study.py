@@ -10,6 +10,7 @@ resumes where it stopped. Only the drivers write files; the units (``lsstudy.uni
 
 import gzip
 import hashlib
+import io
 import json
 import pickle
 from dataclasses import fields
@@ -51,10 +52,16 @@ def load_split(base: dict, data_settings: dict, split: str, root: Path) -> tuple
     return data.load(base["dataset"], split, root=Path(root) / data_settings["root"], download=data_settings["download"])
 
 
+def load_window(dataset: str, offset: int, size: int, data_settings: dict, root: Path
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points [offset, offset + size) of the test split of ``dataset``; ``data.root`` is relative to ``root``."""
+    return data.load_test_slice(dataset, offset, size, root=Path(root) / data_settings["root"],
+                                download=data_settings["download"])
+
+
 def test_split(base: dict, data_settings: dict, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Points [test_offset, test_offset + test_size) of the test split (the paper's test slices)."""
-    return data.load_test_slice(base["dataset"], base["test_offset"], base["test_size"],
-                                root=Path(root) / data_settings["root"], download=data_settings["download"])
+    return load_window(base["dataset"], base["test_offset"], base["test_size"], data_settings, root)
 
 
 def settings_first(table: pd.DataFrame) -> pd.DataFrame:
@@ -74,11 +81,28 @@ def read_cache(path: Path, key: str) -> dict | None:
         return None  # absent, truncated or from other library versions: evaluate again
 
 
+class _TensorsAsArrays(pickle.Pickler):
+    """Pickles a tensor as its numpy array: torch's own reduction names each storage after its memory address,
+    so the same tensor pickled by two processes gives different bytes. Unpickled, it is a tensor again."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, torch.Tensor):
+            return torch.from_numpy, (obj.detach().cpu().numpy(),)
+        return NotImplemented
+
+
+def _same_bytes_pickle(part) -> bytes:
+    buffer = io.BytesIO()
+    _TensorsAsArrays(buffer).dump(part)
+    return buffer.getvalue()
+
+
 def write_cache(path: Path, value: dict) -> None:
     """Store ``value`` (its "key" and its parts) at ``path`` so that the same value gives the same bytes (the file
     is a DVC output, and dvc.lock records its hash): each part is pickled on its own (a pickle of several
-    objects depends on which of their pieces happen to be shared) and the gzip header has no time stamp."""
-    parts = {name: pickle.dumps(part) for name, part in value.items() if name != "key"}
+    objects depends on which of their pieces happen to be shared), tensors as numpy arrays, and the gzip
+    header has no time stamp."""
+    parts = {name: _same_bytes_pickle(part) for name, part in value.items() if name != "key"}
     with (atomic_path(path) as tmp, open(tmp, "wb") as raw,
           gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as stream):  # no name, no time in the header
         pickle.dump({"key": value["key"], "parts": parts}, stream)

@@ -5,6 +5,7 @@ checkpoint that cannot be read is named and trained again."""
 from pathlib import Path
 
 import pytest
+import torch
 
 from lsstudy import params
 from lsstudy.grid import grid, transfer_sources
@@ -94,3 +95,24 @@ def test_a_cached_evaluation_is_the_same_bytes_whatever_its_file_name(tmp_path):
     write_cache(second, value)
     assert first.read_bytes() == second.read_bytes()  # dvc.lock records the hash: a rerun must not change it
     assert read_cache(first, "k")["attacks"].equals(value["attacks"]) and read_cache(first, "other") is None
+
+
+def test_a_cache_holding_tensors_is_the_same_bytes_from_two_processes(tmp_path):
+    """torch pickles a tensor under its memory address, so a plain pickle of the transfer examples differed from
+    run to run and changed dvc.lock after every clean run."""
+    import subprocess
+    import sys
+
+    from lsstudy.study import read_cache
+
+    writer = ("import sys, torch; from pathlib import Path; from lsstudy.study import write_cache\n"
+              "x = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4) / 7\n"
+              "write_cache(Path(sys.argv[1]), {'key': 'k', 'examples': {'x': x, 'row': x[1], 'y': torch.tensor([3, 1])}})")
+    paths = [tmp_path / "one.pkl.gz", tmp_path / "two.pkl.gz"]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", writer, str(path)], check=True, cwd=Path(__file__).resolve().parents[1])
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    examples = read_cache(paths[0], "k")["examples"]
+    expected = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4) / 7
+    assert torch.equal(examples["x"], expected) and torch.equal(examples["row"], expected[1])
+    assert examples["y"].dtype == torch.int64 and examples["y"].tolist() == [3, 1]
