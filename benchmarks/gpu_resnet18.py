@@ -91,11 +91,12 @@ def main() -> None:
         start = time.perf_counter()
         train_runs("gpu-resnet18", grid + [source], models_dir, base, train, engine, DATA, ROOT)
         trained = time.perf_counter()
+        checkpoints = {run: run.checkpoint(models_dir) for run in grid}
         examples = transfer_examples("gpu-resnet18", [source], models_dir, attack, engine, test, Path(scratch) / "cache")
-        results = evaluate_models("gpu-resnet18", {run: run.checkpoint(models_dir) for run in grid},
-                                  confirm_plan(attack, confirm), test, None, examples, engine, Path(scratch) / "cache")
+        results = evaluate_models("gpu-resnet18", checkpoints, confirm_plan(attack, confirm), test, None, examples,
+                                  engine, Path(scratch) / "cache")
         attacked = time.perf_counter()
-        attacks = with_settings(results, "attacks", {run: run.checkpoint(models_dir) for run in grid}, scratch)
+        attacks = with_settings(results, "attacks", checkpoints, scratch)
     judged = verdict.verdict_table(attacks, attack["strong"], tolerance=0.03, unbounded_max=0.05)
     gpu = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if gpu else "CPU"

@@ -2,6 +2,8 @@
 re-attacks every model and retrains none, a narrowed grid keeps the checkpoints it no longer asks for, and a
 checkpoint that cannot be read is named and trained again."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,9 +102,6 @@ def test_a_cached_evaluation_is_the_same_bytes_whatever_its_file_name(tmp_path):
 def test_a_cache_holding_tensors_is_the_same_bytes_from_two_processes(tmp_path):
     """torch pickles a tensor under its memory address, so a plain pickle of the transfer examples differed from
     run to run and changed dvc.lock after every clean run."""
-    import subprocess
-    import sys
-
     from lsstudy.study import read_cache
 
     writer = ("import sys, torch; from pathlib import Path; from lsstudy.study import write_cache\n"
