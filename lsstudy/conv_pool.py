@@ -120,7 +120,8 @@ class _WeightGradient(torch.autograd.Function):
         N, C, H, W = window.shape
         # max_pool2d's own backward: each window's gradient at its maximum of the (2 H, 2 W) output...
         rows, cols = torch.arange(H, device=x.device).view(H, 1), torch.arange(W, device=x.device)
-        at = (2 * rows + window // 2) * 2 * W + 2 * cols + window % 2  # flat index of PHASES[window] in the window
+        offsets = torch.tensor([ry * 2 * W + rx for ry, rx in PHASES], device=x.device)  # of each phase in a window
+        at = 2 * rows * 2 * W + 2 * cols + offsets.take(window)  # (take: integer division here costs more than the pool)
         output_grad = F.max_unpool2d(grad, at, 2, output_size=(2 * H, 2 * W))
         # ... and the convolution's own weight gradient: bit for bit what F.conv2d's backward computes
         _, weight_grad, bias_grad = torch.ops.aten.convolution_backward(
