@@ -3,9 +3,10 @@
 Tolerances, of each tensor's largest magnitude. Logits and input gradients: 1e-5 (measured 2e-7). Weights after 2
 epochs: 1e-4. Measured here: the linear model and the MLP are bit-identical (the batched matmuls and the vectorised
 SGD step add as addmm and SGD do); the LeNets' grouped convolutions add in another order, and training carries that
-noise on: 2e-7 (MNIST) and 2e-5 (CIFAR) after 2 epochs of 300 images, exactly as far as training the same model
-with 2 torch threads instead of 1 moves it (engine.threads_per_unit). Attacks: PGD's sign steps follow a gradient
-component within float noise of 0 either way, so a few points' examples differ: measured 0.3% to 0.7%, held to 2%.
+noise on: 2e-7 (MNIST) and 2e-5 (CIFAR) after 2 epochs of 300 images, as far as training the same models with 2
+torch threads instead of 1 moves them (engine.threads_per_unit). Longer runs grow it as they grow any float noise
+(benchmarks/results/stacked.md). Attacks: PGD's sign steps follow a gradient component within float noise of 0
+either way, so a few points' examples differ: measured 0.3% to 0.7%, held to 2%.
 """
 
 import pytest
