@@ -40,6 +40,7 @@ bench: $(INSTALLED)
 	python benchmarks/attacks_vs_torchattacks.py
 	python benchmarks/autoattack_cost.py
 	python benchmarks/engine.py
+	python benchmarks/lenet_throughput.py
 
 
 # The docs' gallery: copies of a few default-study figures (figures/ is a DVC output, not in git).

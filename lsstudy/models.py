@@ -25,6 +25,7 @@ from torch import nn
 
 import lsstudy
 from lsstudy.checks import check_choice
+from lsstudy.conv_pool import conv_pool, max_pool
 from lsstudy.data import DATASETS, spec
 from lsstudy.files import write_bytes
 
@@ -44,7 +45,8 @@ class Normalize(nn.Module):
 
 
 class LeNetMNIST(nn.Module):
-    """The MNIST LeNet of the authors' code (PyTorch's MNIST example network)."""
+    """The MNIST LeNet of the authors' code (PyTorch's MNIST example network), with its pools by ``conv_pool``
+    and ``max_pool`` (the same function, faster on a CPU)."""
 
     def __init__(self, num_classes: int):
         super().__init__()
@@ -55,14 +57,16 @@ class LeNetMNIST(nn.Module):
         self.fc2 = nn.Linear(50, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = F.relu(conv_pool(x, self.conv1))
+        x = F.relu(max_pool(self.conv2_drop(self.conv2(x))))
         x = F.relu(self.fc1(x.flatten(1)))
         return self.fc2(F.dropout(x, training=self.training))
 
 
 class LeNetCIFAR(nn.Module):
-    """The CIFAR-10/SVHN LeNet of the authors' code (PyTorch's CIFAR tutorial network)."""
+    """The CIFAR-10/SVHN LeNet of the authors' code (PyTorch's CIFAR tutorial network), with its pools by
+    ``conv_pool`` and ``max_pool``, the first ReLU after its pool: max-pooling commutes with a ReLU, values and
+    gradients alike (both are monotone, and a window the ReLU zeroes has a zero gradient either way)."""
 
     def __init__(self, num_classes: int):
         super().__init__()
@@ -75,7 +79,9 @@ class LeNetCIFAR(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        conv1, _, _, conv2, relu, _ = self.features  # conv_pool and max_pool do the pools, the first after its ReLU
+        x = F.relu(conv_pool(x, conv1))
+        return self.classifier(max_pool(relu(conv2(x))))
 
 
 class BasicBlock(nn.Module):

@@ -1,7 +1,9 @@
 """The GPU scripts at their tiny sizes on the CPU: the code a GPU run will execute, checked before device time is
-spent on it. Opt-in (`pytest -m slow tests/test_benchmarks.py`, about 2 minutes on 2 cores)."""
+spent on it; and the CPU benchmarks at their quick sizes. Opt-in (`pytest -m slow tests/test_benchmarks.py`, about
+3 minutes on 2 cores)."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,3 +33,13 @@ def test_a_gpu_script_runs_at_its_tiny_size_on_the_cpu(copy, script, rows):
                    capture_output=True, timeout=600)
     report = (copy / "benchmarks" / "results" / f"{script}_tiny.md").read_text()
     assert "tiny sizes" in report and all(row in report for row in rows), report
+
+
+@pytest.mark.slow
+def test_the_lenet_throughput_benchmark_runs_quick_and_ends_with_its_percentage(copy):
+    run = subprocess.run([sys.executable, "benchmarks/lenet_throughput.py", "--quick"], cwd=copy, check=True,
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(copy)})
+    assert re.fullmatch(r"lenet \d+% of gemm", run.stdout.splitlines()[-1]), run.stdout
+    report = (copy / "benchmarks" / "results" / "lenet_throughput_quick.md").read_text()
+    assert "GFLOP/s" in report and all(row in report for row in ["MNIST LeNet, plain", "MNIST LeNet, lsstudy",
+                                                                   "CIFAR LeNet, lsstudy", "MNIST MLP"]), report

@@ -24,6 +24,24 @@ def test_architectures_have_the_reference_sizes(arch, dataset):
     assert sum(p.numel() for p in model.parameters()) == PARAM_COUNTS[(arch, dataset)]
 
 
+# The LeNets' checkpoint layout (that of the reference networks above): checkpoints of every version load.
+LENET_STATE = {
+    "mnist5k": {"1.conv1.weight": (10, 1, 5, 5), "1.conv1.bias": (10,), "1.conv2.weight": (20, 10, 5, 5),
+                "1.conv2.bias": (20,), "1.fc1.weight": (50, 320), "1.fc1.bias": (50,), "1.fc2.weight": (10, 50),
+                "1.fc2.bias": (10,)},
+    "cifar10": {"1.features.0.weight": (6, 3, 5, 5), "1.features.0.bias": (6,), "1.features.3.weight": (16, 6, 5, 5),
+                "1.features.3.bias": (16,), "1.classifier.1.weight": (120, 400), "1.classifier.1.bias": (120,),
+                "1.classifier.3.weight": (84, 120), "1.classifier.3.bias": (84,), "1.classifier.5.weight": (10, 84),
+                "1.classifier.5.bias": (10,)},
+}
+
+
+@pytest.mark.parametrize("dataset", list(LENET_STATE))
+def test_lenets_keep_the_reference_checkpoint_layout(dataset):
+    state = models.build("lenet", dataset).state_dict()
+    assert {key: tuple(value.shape) for key, value in state.items() if not key.startswith("0.")} == LENET_STATE[dataset]
+
+
 @pytest.mark.parametrize("arch", models.ARCHS)
 @pytest.mark.parametrize("dataset, shape", [("mnist", (1, 28, 28)), ("svhn", (3, 32, 32))])
 def test_every_arch_maps_images_to_logits(arch, dataset, shape):
