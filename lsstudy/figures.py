@@ -32,6 +32,7 @@ BOUNDS = {"accuracy": (0.0, 1.0), "failure_rate": (0.0, 1.0), "val_accuracy": (0
 FRACTION_LIMITS = (-0.02, 1.02)  # a fraction axis showing all of [0, 1], whole markers at both ends
 REFERENCES = ["none", *BASELINES]  # models without an alpha: drawn at alpha 0 and across the alpha axis
 REFERENCE_STYLES = {"none": "--", "pgd_training": "-.", "distillation": ":"}
+LABEL_GAP = 0.06  # the least distance between two labelled alphas, as a share of the alpha axis
 DODGE = 0.012  # side-by-side offset between methods at one grid point, as a share of the axis span
 INF_MARKER = {"marker": "^", "markersize": 7, "linestyle": "none"}  # an infinite median, at the top of its panel
 
@@ -151,8 +152,18 @@ def _alpha_panel(ax, rows: pd.DataFrame, y: str, colors: dict, num_classes: int)
     pad = (len(methods) / 2 * DODGE + 0.04) * span
     _shade_degenerate(ax, [m for m in methods if m not in REFERENCES], num_classes, alphas.max(), alphas.max() + pad)
     ax.set_xlim(-pad, alphas.max() + pad)
-    if len(alphas) <= 10:
-        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+    _alpha_ticks(ax, alphas)
+
+
+def _alpha_ticks(ax, alphas: np.ndarray) -> None:
+    """A tick at every alpha of the grid, labelled where its label has room: at least LABEL_GAP of the axis
+    from the last labelled one (so the paper's 11 alphas, 0 to 1, are all labelled, and 0.01 next to 0 is not)."""
+    labels, last = [], -np.inf
+    for alpha in alphas:
+        room = alpha - last >= LABEL_GAP * max(alphas.max(), 0.05)
+        labels.append(f"{alpha:g}" if room else "")
+        last = alpha if room else last
+    ax.set_xticks(alphas, labels)
 
 
 def _shade_degenerate(ax, methods: list[str], num_classes: int, largest: float, right: float) -> None:

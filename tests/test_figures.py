@@ -206,3 +206,19 @@ def test_verdict_gains_follow_the_arch_order():
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["linear", "lenet", "custom"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["SLS\nalpha 0.1", "distillation\nT 1"]
     assert all(fig.axes[0].get_shared_y_axes().joined(fig.axes[0], ax) for ax in fig.axes)
+
+
+def test_eleven_alphas_are_all_labelled_without_overlap():
+    """The paper studies' grid: alpha 0 (no smoothing) and 0.1 to 1."""
+    alphas = [round(0.1 * i, 1) for i in range(1, 11)]
+    models = [("none", 0.0, 1.0)] + [(m, a, 1.0) for m in ["standard", "adversarial", "boltzmann", "second_best"]
+                                     for a in alphas] + MODELS[-2:]
+    results = make_results(models=models)
+    for fig in [figures.accuracy_vs_alpha(results, "lenet", [0.1], ATTACK_PARAMS, 1.0),
+                figures.clean_vs_alpha(results, "lenet", 1.0), figures.min_norm(results, "lenet", ATTACK_PARAMS, 1.0)]:
+        fig.canvas.draw()
+        ax = fig.axes[-1]
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert [t.get_text() for t in labels] == ["0", *(f"{a:g}" for a in alphas)]
+        boxes = [t.get_window_extent() for t in labels]
+        assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))  # readable: no label touches the next
