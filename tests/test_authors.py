@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from authors_reference import bullet, numbers
-from lsstudy import data
+from lsstudy import data, pipeline
 from lsstudy.reference import authors
 from lsstudy.tables import best_alpha
 from synthetic_results import NOISE, PLANTED, make_results
@@ -101,6 +101,13 @@ def test_the_section_rewrites_only_its_own_lines(tmp_path):
     doc.write_text(f"before\n{authors.BEGIN}\nstale\n{authors.END}\nafter\n")
     authors.write_section(doc)
     assert doc.read_text() == f"before\n{authors.section()}\nafter\n"
+
+
+def test_the_stages_that_draw_them_depend_on_the_file():
+    stages = yaml.safe_load(pipeline.dvc_yaml())["stages"]
+    for stage in ["figures", "toy_triangular", "toy_gradient_gap"]:
+        entry = stages[stage].get("do", stages[stage])
+        assert "lsstudy/reference/authors.yaml" in entry["deps"], stage
 
 
 def _row(markdown: str, *cells: str) -> list[str]:
