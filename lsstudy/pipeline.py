@@ -140,6 +140,12 @@ def code_files(stage: str, root: Path = ROOT) -> list[str]:
     return [str(p.relative_to(root)) for p in closure(_imported(source, None, root), root)]
 
 
+def data_files(code: list[str], root: Path = ROOT) -> list[str]:
+    """The data files that the modules ``code`` read: a module keeps its own beside it, under its name
+    (lsstudy/reference/authors.yaml for lsstudy/reference/authors.py)."""
+    return [str(Path(f).with_suffix(".yaml")) for f in code if (root / f).with_suffix(".yaml").is_file()]
+
+
 def module_files(module: str, root: Path = ROOT) -> list[Path]:
     """The lsstudy files importing ``module`` executes (what a digest of its code must cover)."""
     return closure({module}, root)
@@ -159,7 +165,8 @@ def _stage_entry(stage: Stage, root: Path) -> dict:
         params += [f"defaults.{section}" for section in stage.sections] + ["studies.${key}"]
     else:
         params += list(stage.sections)
-    deps = [stage.notebook, *code_files(stage.name, root)]
+    code = code_files(stage.name, root)
+    deps = [stage.notebook, *code, *data_files(code, root)]
     deps += list(SHIPPED_DATA) if stage.loads_data else []
     deps += [path.format(**fill) for path in stage.inputs]
     outs = [{path.format(**fill): {"persist": True}} for path in stage.outputs]
@@ -180,7 +187,8 @@ HEADER = """\
 # Stages marked foreach run once per study of params.yaml (train@mnist5k, attack@cifar10_5k, ...). Every
 # output persists: a stage stopped by a bad parameter or an interrupt leaves what earlier runs produced, and
 # inside a stage checkpoints and per-model evaluations are reused by content, so only new work is done.
-# deps list the notebook, every lsstudy file it imports (followed through imports) and the data it reads.
+# deps list the notebook, every lsstudy file it imports (followed through imports), the data files those modules
+# keep beside them and the data it reads.
 """
 
 
