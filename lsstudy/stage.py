@@ -9,7 +9,8 @@ with its ``study`` parameter set; it reads params.yaml itself (``lsstudy.noteboo
 terminal shows the engine's progress (models done of total, elapsed, time left). The executed notebook
 replaces reports/<study>/<stage>.ipynb only when the run succeeds; a failed run's notebook goes beside
 it as <stage>.failed.ipynb, so the last good report is never lost. Every failure ends in one line and a
-non-zero exit code; Ctrl-C ends in one line too, and the next ``dvc repro`` resumes from the work kept.
+non-zero exit code; Ctrl-C and a killed kernel end in one line too, and the next ``dvc repro`` resumes from
+the work kept.
 """
 
 import argparse
@@ -75,9 +76,19 @@ class _ProgressView(threading.Thread):
             del self.bars[line["description"]]
 
 
+class KernelDied(RuntimeError):
+    """The notebook's kernel ended while it ran a cell (killed, out of memory, crashed)."""
+
+
+def _how(code: int | None) -> str:
+    return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+
 def _execute(notebook: Path, output: Path, parameters: dict, cwd: Path, name: str) -> None:
     import papermill
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    from nbclient.exceptions import DeadKernelError
 
     logging.getLogger("papermill").setLevel(logging.CRITICAL)  # its failures are reported below, in one line
     with tempfile.TemporaryDirectory(prefix="lsstudy-") as scratch:
@@ -86,14 +97,18 @@ def _execute(notebook: Path, output: Path, parameters: dict, cwd: Path, name: st
         os.environ[PROGRESS_ENV] = str(progress)
         view = _ProgressView(progress, name)
         view.start()
-        # IPC sockets in a private folder: the kernel is local, so it needs no (unencrypted) TCP port
-        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(scratch) / "kernel"))
+        # IPC sockets in a private folder: the kernel is local, so it needs no (unencrypted) TCP port. An async
+        # manager, because with a blocking one nbclient waits on the kernel's reply without ever checking that
+        # the kernel still lives: a killed kernel would hang the stage for good.
+        kernel = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(Path(scratch) / "kernel"))
         try:
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
                                        progress_bar=False, km=kernel)
+        except DeadKernelError:
+            raise KernelDied(_how(kernel.provisioner.process.returncode)) from None
         finally:
             if kernel.has_kernel:  # papermill shuts down only kernels it started itself
-                kernel.shutdown_kernel(now=True)
+                run_sync(kernel.shutdown_kernel)(now=True)
             view.stop.set()
             view.join()
             os.environ.pop(PROGRESS_ENV, None)
@@ -144,6 +159,10 @@ def run(stage: str, study: str | None = None, params_file: str = "params.yaml", 
             attempt.replace(failed)
             raise RuntimeError(f"{name} failed: {_failure(error)}\nThe failed run's notebook is "
                                f"{failed.relative_to(root)}; the last good report is kept.") from None
+        except KernelDied as error:
+            attempt.replace(failed)
+            raise KernelDied(f"{name}: the notebook's kernel died ({error}); finished work is kept and the next "
+                             f"`dvc repro` resumes from it (this run's notebook: {failed.relative_to(root)})") from None
         _without_timestamps(attempt, STAGES[stage].notebook)
     failed.unlink(missing_ok=True)
     print(f"{name}: done; executed notebook in {final.relative_to(root)}")
