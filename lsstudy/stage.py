@@ -10,16 +10,20 @@ terminal shows the engine's progress (models done of total, elapsed, time left).
 replaces reports/<study>/<stage>.ipynb only when the run succeeds; a failed run's notebook goes beside
 it as <stage>.failed.ipynb, so the last good report is never lost. Every failure ends in one line and a
 non-zero exit code; Ctrl-C and a killed kernel end in one line too, and the next ``dvc repro`` resumes from
-the work kept.
+the work kept. When the process that started the runner (dvc) ends, even by SIGKILL, the runner stops as on
+Ctrl-C, and its kernel and the engine's workers with it.
 """
 
 import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.std import tqdm
@@ -169,6 +173,30 @@ def run(stage: str, study: str | None = None, params_file: str = "params.yaml", 
     return final
 
 
+@contextmanager
+def _ending_with_parent() -> Iterator[threading.Event]:
+    """Inside the block, interrupt this process as Ctrl-C would once the process that started it ends (the
+    event it yields is then set): a SIGKILLed dvc would otherwise leave the stage running on, its kernel
+    writing checkpoints beside a rerun that redoes the same work. The kernel ends with this process, and
+    the engine's workers with the kernel."""
+    parent, ended, done = os.getppid(), threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            if os.getppid() != parent:  # reparented: the parent is gone
+                ended.set()
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield ended
+    finally:
+        done.set()
+        watcher.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", help=f"one of {list(STAGES)}")
@@ -176,14 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="parameter file, relative to the repository root")
     args = parser.parse_args(argv)
     name = f"{args.stage}@{args.study}" if args.study else args.stage
-    try:
-        run(args.stage, args.study, args.params)
-    except KeyboardInterrupt:
-        print(f"\n{name}: interrupted. Finished work is kept; the next `dvc repro` resumes from it.", file=sys.stderr)
-        return INTERRUPTED
-    except (ParamsError, data.DataError, RuntimeError) as error:  # one message, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    with _ending_with_parent() as orphaned:
+        try:
+            run(args.stage, args.study, args.params)
+        except KeyboardInterrupt:
+            why = "stopped, as the process that started it (dvc) ended" if orphaned.is_set() else "interrupted"
+            print(f"\n{name}: {why}. Finished work is kept; the next `dvc repro` resumes from it.", file=sys.stderr)
+            return INTERRUPTED
+        except (ParamsError, data.DataError, RuntimeError) as error:  # one message, no traceback
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     return 0
 
 
