@@ -24,17 +24,29 @@ COPIED = ["dvc.yaml", "notebooks", "lsstudy", "data"]
 TOYS = [name for name, stage in STAGES.items() if not stage.per_study]
 
 
-def copy_repository(target: Path, params_file: Path) -> Path:
-    """The pipeline's files and the given parameters in ``target``, a DVC project without git."""
-    for name in COPIED:
+def copy_repository(target: Path, params_file: Path, git: bool = False) -> Path:
+    """The pipeline's files and the given parameters in ``target``: a DVC project, in a git repository with one
+    commit if ``git`` (DVC's experiments need one), else without git."""
+    for name in COPIED + ([".gitignore"] if git else []):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, target / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "raw"))
         else:
             shutil.copy(src, target / name)
     shutil.copy(params_file, target / "params.yaml")
-    assert dvc(target, "init", "--no-scm", "-q").returncode == 0
+    if git:
+        subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+        assert dvc(target, "init", "-q").returncode == 0
+        commit(target, "the pipeline")
+    else:
+        assert dvc(target, "init", "--no-scm", "-q").returncode == 0
     return target
+
+
+def commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-q", "-m", message],
+                   cwd=repo, check=True)
 
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
