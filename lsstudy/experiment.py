@@ -1,6 +1,7 @@
-"""DVC experiments of the study: extra studies (params-paper.yaml) run as one experiment.
+"""DVC experiments of the study: extra studies (params-paper.yaml) run as one experiment, and experiments compared.
 
     python -m lsstudy.experiment run params-paper.yaml --name paper      # what `make paper` runs
+    python -m lsstudy.experiment compare                                 # every experiment, side by side
 
 ``run``: before anything changes, the extra file is checked together with params.yaml (``lsstudy.params``),
 and the datasets its studies and toys read must be in place under ``data.root`` (data/raw by default;
@@ -10,12 +11,20 @@ params.yaml rewritten when the run fails, and the next `make study` would then r
 run that fails or is interrupted puts params.yaml back as it was, and keeps the outputs it finished for the next
 try. (Not ``dvc exp run --temp``: it runs in a clone of the repository under .dvc/tmp/exps, which lacks the
 git-ignored data/raw, so the full datasets would never be found there.)
+
+``compare``: the params and metrics that differ between experiments, one row each, the experiments in columns.
+``dvc exp show`` has them the other way round, a column per metric: the default studies have 70 metrics with
+names of some 30 characters, so at 120 columns it shows a few of them. Its options (``-A``, ``--rev``, ``-n``)
+pass through.
 """
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from lsstudy import data, params
 from lsstudy.files import write_bytes
@@ -60,6 +69,36 @@ def run(extra_file: str, name: str, params_file: str = "params.yaml") -> int:
     return code
 
 
+def _revisions(shown: list[dict]) -> list[dict]:
+    """The workspace, each baseline commit and each of their experiments, from ``dvc exp show --json``."""
+    return [rev for entry in shown
+            for rev in [entry, *(r for experiment in entry.get("experiments") or [] for r in experiment["revs"])]]
+
+
+def _values(rev: dict) -> dict:
+    """One revision's params (by dotted key) and metrics (by study, then dotted key); a metrics file DVC could
+    not read is left out (``dvc exp show`` writes "!")."""
+    found = rev.get("data") or {}
+    values = {}
+    for content in found.get("params", {}).values():
+        values |= pd.json_normalize(content.get("data", {})).iloc[0].to_dict()
+    for path, content in found.get("metrics", {}).items():
+        metrics = pd.json_normalize(content.get("data", {})).iloc[0].to_dict() if content.get("data") else {}
+        values |= {f"{Path(path).parent.name}: {key}": value for key, value in metrics.items()}
+    return values
+
+
+def _label(rev: dict) -> str:
+    return rev.get("name") or (rev["rev"] if rev["rev"] == "workspace" else rev["rev"][:7])
+
+
+def compare(shown: list[dict]) -> pd.DataFrame:
+    """A row for each param and metric that differs between the revisions of ``shown`` (``dvc exp show --json``),
+    a column for each (an experiment or branch by name, a commit by short hash)."""
+    table = pd.DataFrame({_label(rev): _values(rev) for rev in _revisions(shown)}).fillna("!")
+    return table[table.astype(str).nunique(axis=1) > 1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,7 +107,17 @@ def main(argv: list[str] | None = None) -> int:
                        "params-paper.yaml")
     paper.add_argument("--name", default="paper", help="the experiment's name (dvc exp show)")
     paper.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
+    sub.add_parser("compare", help="the params and metrics that differ between experiments, side by side")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "compare":
+        shown = subprocess.run(["dvc", "exp", "show", "--json", *rest], capture_output=True, text=True)
+        if shown.returncode != 0:
+            sys.stderr.write(shown.stderr)
+            return shown.returncode
+        print(compare(json.loads(shown.stdout)).to_string())
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return run(args.file, args.name, args.params)
     except (params.ParamsError, data.DataError) as error:

@@ -4,6 +4,7 @@ them), then `dvc repro` runs every stage of every study, reusing the models and 
 second repro does nothing, changing one study's parameter leaves the other study's stages up to date, and a
 bad parameter stops the pipeline by name without losing earlier outputs."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -62,13 +63,14 @@ OUTSIDE_DVC = [(stage, "objects") for stage in ["train", "attack", "confirm", "f
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = copy_repository(tmp_path_factory.mktemp("study"), ROOT / "tests" / "fixtures" / "params.yaml")
+    repo = copy_repository(tmp_path_factory.mktemp("study"), ROOT / "tests" / "fixtures" / "params.yaml", git=True)
     for stage, study in OUTSIDE_DVC:
         papermill.execute_notebook(str(repo / "notebooks" / f"{stage}.ipynb"), str(repo / f"{stage}.ipynb"),
                                    parameters={"study": study} if study else {}, cwd=str(repo), progress_bar=False,
                                    kernel_name="python3")
     result = dvc(repo, "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    commit(repo, "every stage run")  # the baseline of the experiments below
     return repo
 
 
@@ -171,3 +173,30 @@ def test_bad_parameter_stops_by_name_and_keeps_outputs(repo):
     assert "error: defaults.train.alphas[1]=1.5 is not allowed; it must be a number in [0, 1]" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert all(path.read_bytes() == content for path, content in outputs.items())
+
+
+def test_experiments_keep_their_metrics_side_by_side_and_a_checkout_restores_every_output(repo):
+    outputs = {p: p.read_bytes() for p in [*(repo / "reports").glob("**/*.ipynb"), *(repo / "results").glob("*/metrics.json")]}
+    result = dvc(repo, "exp", "run", "-n", "smaller", "-S", "toy_triangular.n_test=1000")  # one stage reruns: quick
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # the last two commits (the pipeline before any run: no metrics yet) and the experiment, side by side
+    shown = subprocess.run([sys.executable, "-m", "lsstudy.experiment", "compare", "-n", "2"], cwd=repo,
+                           env={**ENV, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    branch = subprocess.run(["git", "branch", "--show-current"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    header, rows = lines[0].split(), {line.rsplit(maxsplit=4)[0]: line.split()[-4:] for line in lines[1:]}
+    assert header[:3] == ["workspace", branch, "smaller"] and len(header) == 4 and max(map(len, lines)) <= 120
+    assert rows["toy_triangular.n_test"] == ["1000", "2000", "1000", "2000"]
+    for study in ["digits", "objects"]:  # every metric, kept by the baseline commit and the experiment alike
+        metrics = pd.json_normalize(json.loads((repo / "results" / study / "metrics.json").read_text())).iloc[0]
+        for key, value in metrics.items():
+            baseline, experiment, before = rows[f"{study}: {key}"][1:]
+            assert float(baseline) == float(experiment) == value and before == "!", key
+    # the baseline back: git's files, then every DVC output from the cache, executed reports included
+    shutil.rmtree(repo / "reports")
+    for path in (repo / "results").glob("*/metrics.json"):
+        path.unlink()
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "dvc.lock"], cwd=repo, check=True)
+    assert dvc(repo, "checkout").returncode == 0
+    assert {p: p.read_bytes() if p.is_file() else None for p in outputs} == outputs
