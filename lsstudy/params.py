@@ -444,12 +444,33 @@ def find_root(start: str | Path = ".") -> Path:
                       "run from inside the lsstudy repository")
 
 
+def _duplicate_keys(node: yaml.Node, where: tuple = ()) -> list[str]:
+    """A line for each key given twice in one mapping of the YAML tree ``node``: PyYAML keeps the last
+    value, DVC refuses the file."""
+    lines = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name, line = key.value, key.start_mark.line + 1
+            if name in first and name != "<<":  # "<<" merges mappings (params-paper.yaml's anchors)
+                lines.append(f"{_dotted((*where, name))} is given twice (lines {first[name]} and {line}); "
+                             "DVC refuses such a file: keep one")
+            first.setdefault(name, line)
+            lines += _duplicate_keys(value, (*where, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines += _duplicate_keys(item, (*where, i))
+    return lines
+
+
 def load_params(path: str | Path = "params.yaml") -> dict:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"parameter file {path.resolve()} not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        _raise([f"{path.name}: {line}" for line in _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))])
+        params = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ParamsError(f"{path.resolve()} is not valid YAML: {error}".replace("\n", " ")) from None
     if not isinstance(params, dict):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
 
 from lsstudy import params
 from lsstudy.grid import grid
@@ -139,3 +140,15 @@ def test_set_args_add_new_keys_and_set_existing_ones_and_reproduce_the_file(tiny
         key, _, text = arg.lstrip("+").partition("=")
         parsed = params.set_dotted(parsed, key, yaml.safe_load(text))
     assert parsed == params.merge(tiny_params, extra)
+
+
+def test_a_key_given_twice_is_refused_by_name_as_dvc_refuses_the_file(tmp_path, capsys):
+    text = (ROOT / "tests" / "fixtures" / "params.yaml").read_text().replace("    epochs: 1\n", "    epochs: 1\n    epochs: 3\n")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert yaml.safe_load(text)["defaults"]["train"]["epochs"] == 3  # PyYAML keeps the last value
+    with pytest.raises(YAMLFileCorruptedError):  # DVC's reader refuses the file
+        parse_yaml(text, str(path))
+    assert params.main(["--params", str(path), "check"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: params.yaml: defaults.train.epochs is given twice (lines 18 and 19); DVC refuses such a file: keep one\n"
