@@ -23,6 +23,7 @@ import copy
 import difflib
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ EXECUTORS = ["local", "ray"]
 STUDY_SECTIONS = ["base", "train", "attack", "confirm", "figures", "verdict"]
 TOYS = ["toy_triangular", "toy_fading_gaussian", "toy_gradient_gap", "toy_logit_squeezing"]
 TOP_LEVEL = ["engine", "data", "defaults", "studies", *TOYS]
+STUDY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class ParamsError(ValueError):
@@ -509,7 +511,13 @@ def _top_level(params: dict) -> list[str]:
         if not isinstance(params.get(key), dict):
             lines.append(f"{key} is missing" if key not in params else _message(key, "", params[key],
                                                                                    "it must be a mapping"))
+    for name in params["studies"] if isinstance(params.get("studies"), dict) else []:
+        if not (isinstance(name, str) and STUDY_NAME.fullmatch(name)):
+            lines.append(f"study name {name!r} (a key of studies) is not allowed; it must be letters, digits and "
+                         "underscores, starting with a letter: it names folders, DVC stages (train@NAME) and goes "
+                         "on each stage's command line")
     return lines
+
 
 
 def check_engine(params: dict) -> None:

@@ -2,6 +2,7 @@
 that names the key as written in the file and what is allowed."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,13 @@ def test_a_key_given_twice_is_refused_by_name_as_dvc_refuses_the_file(tmp_path, 
     assert params.main(["--params", str(path), "check"]) == 2
     err = capsys.readouterr().err
     assert err == "error: params.yaml: defaults.train.epochs is given twice (lines 18 and 19); DVC refuses such a file: keep one\n"
+
+
+@pytest.mark.parametrize("name", ["mnist/5k b", "5k", "two.parts", "-x", "digits;rm"])
+def test_a_study_name_that_would_break_the_stage_command_is_refused(tiny_params, name):
+    # "mnist/5k b" passed before, then split dvc.yaml's `--study ${key}` in two; "two.parts" is two levels of
+    # `-S studies.two.parts...`; "-x" reads as an option
+    bad = params.merge(tiny_params, {"studies": {name: {"base": {"dataset": "mnist5k"}}}})
+    with pytest.raises(params.ParamsError, match=rf"^study name {re.escape(repr(name))} \(a key of studies\) is not "
+                                                 r"allowed; it must be letters, digits and underscores, starting with a letter"):
+        params.validate(bad)
