@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from lsstudy import params
+from lsstudy import verdict as judge
 from lsstudy.grid import grid, transfer_sources
 from lsstudy.pipeline import STAGES
 
@@ -135,6 +136,8 @@ def test_the_verdict_judges_each_chosen_configuration_on_every_seed(repo):
     assert set(gains["call"]) <= {"gain", "loss", "no gain", "no interval", "not called"}
     assert gains.loc[gains["call"] == "not called", "p_holm"].isna().all()  # descriptive steps stay out of Holm
     assert (gains["ci_low"] <= gains["gain"]).all() and (gains["gain"] <= gains["ci_high"]).all()
+    # the family the params check sizes verdict.resamples for is the table's
+    assert judge.calls(gains) == params.verdict_calls(params.study(params.load_params(repo / "params.yaml"), "digits"))
 
 
 def test_second_repro_does_nothing(repo):
