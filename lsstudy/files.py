@@ -3,7 +3,8 @@
 Every file the package writes (checkpoints, tables, figures, caches) goes through ``atomic_path``:
 the writer fills a temporary file in the same folder, which is renamed over the target only once it
 is complete. A rename within one file system is atomic, so readers see the old file or the new one,
-never half of one.
+never half of one. A SIGKILL runs no clean-up, so it can leave the temporary file: ``remove_leftovers``
+removes those of a stage's outputs before the stage runs again.
 """
 
 import os
@@ -30,6 +31,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_leftovers(path: str | Path) -> list[Path]:
+    """Remove the temporary files of ``atomic_path`` that a kill left beside the file ``path``, or anywhere
+    inside the folder ``path``; return them. Only for outputs that no other process is writing."""
+    path = Path(path)
+    found = sorted(path.rglob(".*.tmp*")) if path.is_dir() else sorted(path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"))
+    for leftover in found:
+        leftover.unlink(missing_ok=True)
+    return found
 
 
 def _umask() -> int:

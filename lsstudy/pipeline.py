@@ -41,6 +41,12 @@ class Stage:
     def notebook(self) -> str:
         return f"notebooks/{self.name}.ipynb"
 
+    def writes(self, study: str | None) -> list[Path]:
+        """Every path the stage writes for ``study``: its outputs, metrics, plots and executed notebook."""
+        fill = {"study": study, "stage": self.name}
+        return [Path(path.format(**fill)) for path in (*self.outputs, *self.metrics, *self.plots)] + [
+            report(self.name, study if self.per_study else None)]
+
 
 STAGES = {stage.name: stage for stage in [
     Stage("train", ("base", "train"), outputs=("models/{study}/grid", "results/{study}/train"),

@@ -11,7 +11,8 @@ replaces reports/<study>/<stage>.ipynb only when the run succeeds; a failed run'
 it as <stage>.failed.ipynb, so the last good report is never lost. Every failure ends in one line and a
 non-zero exit code; Ctrl-C and a killed kernel end in one line too, and the next ``dvc repro`` resumes from
 the work kept. When the process that started the runner (dvc) ends, even by SIGKILL, the runner stops as on
-Ctrl-C, and its kernel and the engine's workers with it.
+Ctrl-C, and its kernel and the engine's workers with it. The temporary files a killed run leaves among the
+stage's outputs are removed when it runs again.
 """
 
 import argparse
@@ -29,7 +30,7 @@ from pathlib import Path
 from tqdm.std import tqdm
 
 from lsstudy import data
-from lsstudy.files import atomic_path
+from lsstudy.files import atomic_path, remove_leftovers
 from lsstudy.notebook import stage_settings
 from lsstudy.params import ParamsError, find_root
 from lsstudy.pipeline import STAGES, report
@@ -156,6 +157,8 @@ def run(stage: str, study: str | None = None, params_file: str = "params.yaml", 
     final = root / report(stage, settings.study)
     failed = final.with_name(f"{stage}.failed.ipynb")
     parameters = {"study": settings.study} if STAGES[stage].per_study else {}
+    for path in STAGES[stage].writes(settings.study):  # what a killed run left half-written
+        remove_leftovers(root / path)
     with atomic_path(final) as attempt:
         try:
             _execute(root / STAGES[stage].notebook, attempt, parameters, root / "notebooks", name)

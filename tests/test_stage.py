@@ -1,6 +1,6 @@
 """The stage runner: bad parameters and bad data stop it before a kernel starts, with one message naming the
 key or the file and nothing earlier lost; a stage that fails keeps the last good report; Ctrl-C and a killed
-kernel end in one line."""
+kernel end in one line; what a killed run leaves half-written is removed by the next run."""
 
 import os
 import re
@@ -155,3 +155,17 @@ def test_a_killed_kernel_ends_the_stage_in_one_line_and_the_rerun_resumes(repo):
     said = re.search(r"digits: (\d+) of (\d+) models already trained; training (\d+)",
                      (repo / "reports" / "digits" / "train.ipynb").read_text())
     assert int(said[1]) == kept and int(said[3]) == int(said[2]) - kept
+
+
+def test_the_temporary_report_a_killed_run_leaves_is_removed_by_the_next_run(repo):
+    leftovers = lambda: list((repo / "reports").glob(".toy_triangular.*.tmp.ipynb"))  # noqa: E731
+    running = stage(repo, "toy_triangular")
+    started = time.monotonic() + 60
+    while not leftovers() and time.monotonic() < started:
+        time.sleep(0.1)
+    running.kill()  # SIGKILL: no clean-up runs
+    running.wait()
+    assert leftovers()
+    done = stage(repo, "toy_triangular")
+    assert done.wait(timeout=300) == 0, done.stderr.read()
+    assert not leftovers() and (repo / "reports" / "toy_triangular.ipynb").is_file()
