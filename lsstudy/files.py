@@ -7,6 +7,7 @@ never half of one. A SIGKILL runs no clean-up, so it can leave the temporary fil
 removes those of a stage's outputs before the stage runs again.
 """
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -20,17 +21,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     suffix still work); on success it replaces ``path``, on error it is removed and ``path`` is left
     as it was. For example ``with atomic_path("results/table.csv") as tmp: frame.to_csv(tmp)``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(handle)
-    tmp = Path(name)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(handle)
+        tmp = Path(name)
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs get the usual mode
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):  # the writer's own message names no file
+            raise OSError(error.errno, f"{error.strerror}: no room for {path.name} in {path.parent.resolve()}; "
+                          "free some space there, then run again (finished work is kept)") from None
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def remove_leftovers(path: str | Path) -> list[Path]:

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             why = "stopped, as the process that started it (dvc) ended" if orphaned.is_set() else "interrupted"
             print(f"\n{name}: {why}. Finished work is kept; the next `dvc repro` resumes from it.", file=sys.stderr)
             return INTERRUPTED
-        except (ParamsError, data.DataError, RuntimeError) as error:  # one message, no traceback
+        except (ParamsError, data.DataError, RuntimeError, OSError) as error:  # one message, no traceback
             print(f"error: {error}", file=sys.stderr)
             return 2
     return 0
