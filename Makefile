@@ -28,9 +28,10 @@ study: $(INSTALLED)
 paper: $(INSTALLED)
 	python -m lsstudy.experiment run params-paper.yaml --name paper
 
-# From the repository root, so the lab reaches the notebooks and their executed copies in reports/.
+# From the repository root, so the lab reaches the notebooks and their executed copies in reports/. Jupyter
+# refuses to run as root (as in many containers) unless told --allow-root.
 lab: $(INSTALLED)
-	jupyter lab --notebook-dir=.
+	jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: $(INSTALLED)
 	python -m pytest -q
