@@ -41,6 +41,12 @@ class Stage:
     def notebook(self) -> str:
         return f"notebooks/{self.name}.ipynb"
 
+    def writes(self, study: str | None) -> list[Path]:
+        """Every path the stage writes for ``study``: its outputs, metrics, plots and executed notebook."""
+        fill = {"study": study, "stage": self.name}
+        return [Path(path.format(**fill)) for path in (*self.outputs, *self.metrics, *self.plots)] + [
+            report(self.name, study if self.per_study else None)]
+
 
 STAGES = {stage.name: stage for stage in [
     Stage("train", ("base", "train"), outputs=("models/{study}/grid", "results/{study}/train"),
@@ -171,10 +177,10 @@ def _stage_entry(stage: Stage, root: Path) -> dict:
     deps += [path.format(**fill) for path in stage.inputs]
     outs = [{path.format(**fill): {"persist": True}} for path in stage.outputs]
     report_path = str(report(stage.name, "${key}" if stage.per_study else None))
-    outs.append({report_path: {"persist": True, "cache": False}})
+    outs.append({report_path: {"persist": True}})
     entry = {"cmd": f"python -m lsstudy.stage {stage.name}{study_arg}", "deps": deps, "params": params, "outs": outs}
-    if stage.metrics:
-        entry["metrics"] = [{path.format(**fill): {"persist": True, "cache": False}} for path in stage.metrics]
+    if stage.metrics:  # in DVC's cache like every output, so that each experiment keeps its own
+        entry["metrics"] = [{path.format(**fill): {"persist": True}} for path in stage.metrics]
     if stage.plots:  # folders of PNG figures: `dvc plots show` embeds images, which need no network
         entry["plots"] = [{path.format(**fill): {"persist": True}} for path in stage.plots]
     return {"foreach": "${studies}", "do": entry} if stage.per_study else entry
