@@ -23,13 +23,15 @@ study: $(INSTALLED)
 	@for summary in results/*/verdict/summary.md; do echo "\nThe verdict ($$summary; figures in figures/, executed notebooks in reports/):"; cat $$summary; done
 
 # The paper-scale studies of params-paper.yaml, added to params.yaml's in one DVC experiment (GPU advised;
-# the full datasets under data/raw/). The default studies are up to date already, so only the new ones run.
+# the full datasets under data/raw/). The default studies are up to date already, so only the new ones run;
+# a run that fails leaves params.yaml as it was (lsstudy/experiment.py).
 paper: $(INSTALLED)
-	args=$$(python -m lsstudy.params set-args params-paper.yaml) && echo "$$args" | xargs dvc exp run -n paper
+	python -m lsstudy.experiment run params-paper.yaml --name paper
 
-# From the repository root, so the lab reaches the notebooks and their executed copies in reports/.
+# From the repository root, so the lab reaches the notebooks and their executed copies in reports/. Jupyter
+# refuses to run as root (as in many containers) unless told --allow-root.
 lab: $(INSTALLED)
-	jupyter lab --notebook-dir=.
+	jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: $(INSTALLED)
 	python -m pytest -q

@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -163,9 +164,18 @@ def _run_here(function, units, context, engine, finished) -> None:
         torch.set_num_threads(threads)
 
 
+def _end_with_driver() -> None:
+    """End this worker the moment its driver ends, however it ends (SIGKILL included): the parent's sentinel
+    (a pipe multiprocessing keeps open in the driver) reads as closed then. An orphan would go on computing
+    units nobody collects, beside a rerun that redoes them."""
+    wait([multiprocessing.parent_process().sentinel])
+    os._exit(1)
+
+
 def _worker(conn, threads: int, device: str) -> None:
     """A worker process: takes a run's function and context, then runs its units, until it is sent None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
+    threading.Thread(target=_end_with_driver, daemon=True).start()
     torch.set_num_threads(threads)
     function = context = None
     with runtime.on_device(device):

@@ -22,6 +22,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lsstudy.reference import authors
 from lsstudy.statistics import summarise, t_interval
 from lsstudy.style import (ACCURACY_LABEL, ALPHA_LABEL, ATTACKS, BASELINES, CLEAN_LABEL, EPS_LABEL, FAILURE_LABEL,
                            L2_LABEL, LEFT_LABEL, PROTOCOLS, colors_for, eps_label, method_order, model_label, name)
@@ -32,6 +33,7 @@ BOUNDS = {"accuracy": (0.0, 1.0), "failure_rate": (0.0, 1.0), "val_accuracy": (0
 FRACTION_LIMITS = (-0.02, 1.02)  # a fraction axis showing all of [0, 1], whole markers at both ends
 REFERENCES = ["none", *BASELINES]  # models without an alpha: drawn at alpha 0 and across the alpha axis
 REFERENCE_STYLES = {"none": "--", "pgd_training": "-.", "distillation": ":"}
+LABEL_GAP = 0.06  # the least distance between two labelled alphas, as a share of the alpha axis
 DODGE = 0.012  # side-by-side offset between methods at one grid point, as a share of the axis span
 INF_MARKER = {"marker": "^", "markersize": 7, "linestyle": "none"}  # an infinite median, at the top of its panel
 
@@ -151,8 +153,18 @@ def _alpha_panel(ax, rows: pd.DataFrame, y: str, colors: dict, num_classes: int)
     pad = (len(methods) / 2 * DODGE + 0.04) * span
     _shade_degenerate(ax, [m for m in methods if m not in REFERENCES], num_classes, alphas.max(), alphas.max() + pad)
     ax.set_xlim(-pad, alphas.max() + pad)
-    if len(alphas) <= 10:
-        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+    _alpha_ticks(ax, alphas)
+
+
+def _alpha_ticks(ax, alphas: np.ndarray) -> None:
+    """A tick at every alpha of the grid, labelled where its label has room: at least LABEL_GAP of the axis
+    from the last labelled one (so the paper's 11 alphas, 0 to 1, are all labelled, and 0.01 next to 0 is not)."""
+    labels, last = [], -np.inf
+    for alpha in alphas:
+        room = alpha - last >= LABEL_GAP * max(alphas.max(), 0.05)
+        labels.append(f"{alpha:g}" if room else "")
+        last = alpha if room else last
+    ax.set_xticks(alphas, labels)
 
 
 def _shade_degenerate(ax, methods: list[str], num_classes: int, largest: float, right: float) -> None:
@@ -185,26 +197,62 @@ def _best_note(best: pd.DataFrame) -> str:
 
 # ---- figures ---------------------------------------------------------------------------------------
 
-def accuracy_vs_eps(results: pd.DataFrame, best: pd.DataFrame, arch: str, attack_params: dict) -> Figure:
-    """FGSM and BIM (ce) accuracy vs eps (the paper's main curves): one panel per method at its best
-    alpha, no smoothing first (with its interval) and repeated in every other panel as the reference."""
+def accuracy_vs_eps(results: pd.DataFrame, best: pd.DataFrame, arch: str, attack_params: dict,
+                    theirs: pd.DataFrame | None = None) -> Figure:
+    """FGSM and BIM accuracy vs eps (the paper's main curves), one row per attack and protocol in the results
+    (cross-entropy on the true label; the model's own smoothed loss, the paper's), one panel per method at its
+    best alpha, no smoothing first (with its interval) and repeated in every other panel as the reference.
+
+    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' own points of this dataset and arch are drawn,
+    apart from ours, in the panels of the models without alpha (no smoothing, the baselines), where nothing was
+    chosen and both protocols are cross-entropy: their clean accuracy at eps 0 and their accuracy under the row's
+    attack, up to the largest eps of the results.
+    """
     rows = at_best(of_arch(results, arch), best)
     colors, labels, methods = colors_for(rows["method"]), _best_labels(best, arch), method_order(rows["method"])
-    attacks = ["fgsm", "bim"]
-    fig, axes = _figure(len(attacks), len(methods), panel=(2.5, 2.5), sharex=True, sharey=True)
-    for i, attack in enumerate(attacks):
-        attacked = select(rows, attack, "ce")
+    losses = [loss for loss in PROTOCOLS if loss in set(rows["loss"])]
+    panels = [(attack, loss) for attack in ["fgsm", "bim"] for loss in losses]
+    fig, axes = _figure(len(panels), len(methods), panel=(2.5, 2.3), sharex=True, sharey=True)
+    for row, (attack, loss) in zip(axes, panels):
+        attacked = select(rows, attack, loss)
         plain = attacked[attacked["method"] == "none"]
-        for ax, method in zip(axes[i], methods):
+        for ax, method in zip(row, methods):
             if method != "none":
                 _line(ax, plain, "eps", "accuracy", colors["none"], f"{name('none')} (mean, in every panel)", "--",
                       interval=False)
             _line(ax, attacked[attacked["method"] == method], "eps", "accuracy", colors[method], None)
-            ax.set_title(f"{ATTACKS[attack]}: {labels[method]}", fontsize=9, color=colors[method])
+    for ax, method in zip(axes[0], methods):  # a column per method, a row per attack and protocol
+        ax.set_title(labels[method], fontsize=9, color=colors[method])
     axes[0, 0].set_ylim(*FRACTION_LIMITS)  # shared by every panel
-    shown = " and ".join(describe_attack(attack, attack_params) for attack in attacks)
-    return _finish(fig, axes, select(rows, "bim", "ce"), f"accuracy vs eps, {shown}, attacking ce", EPS_LABEL,
-                   ACCURACY_LABEL, _best_note(best))
+    theirs_note = "" if theirs is None else _authors_beside_eps(axes, panels, methods, rows, theirs)
+    shown = " and ".join(describe_attack(attack, attack_params) for attack in ["fgsm", "bim"])
+    fig = _finish(fig, axes, select(rows, "bim", losses[0]), f"accuracy vs eps, {shown}, attacking {' or '.join(losses)}",
+                  EPS_LABEL, [f"{ATTACKS[attack]}, attacking {loss}" for attack, loss in panels],
+                  " ".join([_best_note(best), *(f"{PROTOCOLS[loss]}." for loss in losses), theirs_note]))
+    fig.supylabel(ACCURACY_LABEL)
+    return fig
+
+
+def _authors_beside_eps(axes: np.ndarray, panels: list[tuple[str, str]], methods: list[str], rows: pd.DataFrame,
+                        theirs: pd.DataFrame) -> str:
+    """Draw the authors' points of the models without alpha in their panels; say what was drawn and left out."""
+    mine = theirs[(theirs["dataset"] == authors.their_dataset(rows["dataset"].iloc[0]))
+                  & (theirs["arch"] == rows["arch"].iloc[0]) & theirs["method"].isin(set(REFERENCES) & set(methods))
+                  & (theirs["metric"] == "accuracy")]
+    beyond = mine[mine["eps"] > rows["eps"].max() + 1e-9]
+    mine = mine.drop(beyond.index)
+    for row, (attack, _) in zip(axes, panels):
+        for ax, method in zip(row, methods):
+            points = mine[(mine["method"] == method) & mine["attack"].isin(["clean", attack])]
+            if len(points):
+                authors.draw(ax, points, bounds=BOUNDS["accuracy"])
+    if mine.empty:
+        return ""
+    left = "" if beyond.empty else (" Beyond the largest eps here, not drawn: " + "; ".join(
+        f"{name(p.method)} {ATTACKS[p.attack]} eps {p.eps:g}" for p in beyond.itertuples()) + ".")
+    return ("Hollow markers: the authors' own result files and plots (MGoibert/Label_smoothing; docs/paper.md), for "
+            "the models without alpha, with a bar over their range: other test sets, epochs, learning rates and "
+            "training data (the full training split), not our intervals." + left)
 
 
 def accuracy_vs_alpha(results: pd.DataFrame, arch: str, eps_values: list[float], attack_params: dict,

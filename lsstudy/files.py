@@ -3,9 +3,11 @@
 Every file the package writes (checkpoints, tables, figures, caches) goes through ``atomic_path``:
 the writer fills a temporary file in the same folder, which is renamed over the target only once it
 is complete. A rename within one file system is atomic, so readers see the old file or the new one,
-never half of one.
+never half of one. A SIGKILL runs no clean-up, so it can leave the temporary file: ``remove_leftovers``
+removes those of a stage's outputs before the stage runs again.
 """
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,17 +21,33 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     suffix still work); on success it replaces ``path``, on error it is removed and ``path`` is left
     as it was. For example ``with atomic_path("results/table.csv") as tmp: frame.to_csv(tmp)``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(handle)
-    tmp = Path(name)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(handle)
+        tmp = Path(name)
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs get the usual mode
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):  # the writer's own message names no file
+            raise OSError(error.errno, f"{error.strerror}: no room for {path.name} in {path.parent.resolve()}; "
+                          "free some space there, then run again (finished work is kept)") from None
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def remove_leftovers(path: str | Path) -> list[Path]:
+    """Remove the temporary files of ``atomic_path`` that a kill left beside the file ``path``, or anywhere
+    inside the folder ``path``; return them. Only for outputs that no other process is writing."""
+    path = Path(path)
+    found = sorted(path.rglob(".*.tmp*")) if path.is_dir() else sorted(path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"))
+    for leftover in found:
+        leftover.unlink(missing_ok=True)
+    return found
 
 
 def _umask() -> int:

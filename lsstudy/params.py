@@ -23,6 +23,7 @@ import copy
 import difflib
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ EXECUTORS = ["local", "ray"]
 STUDY_SECTIONS = ["base", "train", "attack", "confirm", "figures", "verdict"]
 TOYS = ["toy_triangular", "toy_fading_gaussian", "toy_gradient_gap", "toy_logit_squeezing"]
 TOP_LEVEL = ["engine", "data", "defaults", "studies", *TOYS]
+STUDY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class ParamsError(ValueError):
@@ -242,10 +244,28 @@ def _window(start: int, size: int) -> str:
     return f"[{start}, {start + size})"
 
 
+def verdict_calls(study: dict) -> int:
+    """How many calls the verdict of a (merged) study makes: the family Holm's correction spans
+    (``lsstudy.verdict.calls`` counts them in the table). Each method but ``none``, and each baseline, is
+    called against the unsmoothed model at the first and the last step of the ladder (the paper's protocol,
+    every attack), per arch and eps of ``attack.strong.eps``."""
+    train = study["train"]
+    called = set(train["methods"]) - {"none"} | set(train["baselines"])
+    return 2 * len(called) * len(set(train["archs"])) * len(set(study["attack"]["strong"]["eps"]))
+
+
+def _resamples_needed(calls: int, level: float) -> int:
+    """The fewest bootstrap replicates with which Holm's smallest adjusted p-value over ``calls`` calls,
+    2 x calls / (resamples + 1) (``lsstudy.verdict.smallest_p``), is below ``level``."""
+    need = math.floor(2 * calls / level)
+    return need if 2 * calls / (need + 1) < level else need + 1
+
+
 def _study_rules(study: dict) -> list[tuple[tuple, object, str | None]]:
     """Rules across keys of one (merged, type-checked) study: (location, value, what is allowed; None when
     the key is missing)."""
     base, train, attack, confirm, figures = (study[k] for k in ["base", "train", "attack", "confirm", "figures"])
+    verdict = study["verdict"]
     selection = attack["selection"]
     problems = []
     size = data.split_size(base["dataset"], "test")
@@ -287,6 +307,14 @@ def _study_rules(study: dict) -> list[tuple[tuple, object, str | None]]:
                          "configuration is chosen)"))
     if figures["heatmap_eps"] not in attack["eps"]:  # this figure needs results at exactly that eps
         problems.append((("figures", "heatmap_eps"), figures["heatmap_eps"], f"choose one of {attack['eps']} (attack.eps)"))
+    calls = verdict_calls(study)
+    need = _resamples_needed(calls, verdict["level"])
+    if verdict["resamples"] < need:  # else every call is "no gain", whatever the data
+        problems.append((("verdict", "resamples"), verdict["resamples"],
+                         f"with the verdict's {calls} calls, Holm's smallest adjusted p-value is 2 x {calls} / "
+                         f"({verdict['resamples']} + 1) = {2 * calls / (verdict['resamples'] + 1):.3g}, not below "
+                         f"verdict.level {verdict['level']}, so no call could be 'gain' or 'loss'; it must be at "
+                         f"least {need}"))
     return problems
 
 
@@ -445,12 +473,33 @@ def find_root(start: str | Path = ".") -> Path:
                       "run from inside the lsstudy repository")
 
 
+def _duplicate_keys(node: yaml.Node, where: tuple = ()) -> list[str]:
+    """A line for each key given twice in one mapping of the YAML tree ``node``: PyYAML keeps the last
+    value, DVC refuses the file."""
+    lines = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name, line = key.value, key.start_mark.line + 1
+            if name in first and name != "<<":  # "<<" merges mappings (params-paper.yaml's anchors)
+                lines.append(f"{_dotted((*where, name))} is given twice (lines {first[name]} and {line}); "
+                             "DVC refuses such a file: keep one")
+            first.setdefault(name, line)
+            lines += _duplicate_keys(value, (*where, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines += _duplicate_keys(item, (*where, i))
+    return lines
+
+
 def load_params(path: str | Path = "params.yaml") -> dict:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"parameter file {path.resolve()} not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        _raise([f"{path.name}: {line}" for line in _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))])
+        params = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ParamsError(f"{path.resolve()} is not valid YAML: {error}".replace("\n", " ")) from None
     if not isinstance(params, dict):
@@ -489,6 +538,11 @@ def _top_level(params: dict) -> list[str]:
         if not isinstance(params.get(key), dict):
             lines.append(f"{key} is missing" if key not in params else _message(key, "", params[key],
                                                                                    "it must be a mapping"))
+    for name in params["studies"] if isinstance(params.get("studies"), dict) else []:
+        if not (isinstance(name, str) and STUDY_NAME.fullmatch(name)):
+            lines.append(f"study name {name!r} (a key of studies) is not allowed; it must be letters, digits and "
+                         "underscores, starting with a letter: it names folders, DVC stages (train@NAME) and goes "
+                         "on each stage's command line")
     return lines
 
 

@@ -42,6 +42,12 @@ class Stage:
     def notebook(self) -> str:
         return f"notebooks/{self.name}.ipynb"
 
+    def writes(self, study: str | None) -> list[Path]:
+        """Every path the stage writes for ``study``: its outputs, metrics, plots and executed notebook."""
+        fill = {"study": study, "stage": self.name}
+        return [Path(path.format(**fill)) for path in (*self.outputs, *self.metrics, *self.plots)] + [
+            report(self.name, study if self.per_study else None)]
+
 
 STAGES = {stage.name: stage for stage in [
     Stage("train", ("base", "train"), outputs=("models/{study}/grid", "results/{study}/train"),
@@ -141,6 +147,12 @@ def code_files(stage: str, root: Path = ROOT) -> list[str]:
     return [str(p.relative_to(root)) for p in closure(_imported(source, None, root), root)]
 
 
+def data_files(code: list[str], root: Path = ROOT) -> list[str]:
+    """The data files that the modules ``code`` read: a module keeps its own beside it, under its name
+    (lsstudy/reference/authors.yaml for lsstudy/reference/authors.py)."""
+    return [str(Path(f).with_suffix(".yaml")) for f in code if (root / f).with_suffix(".yaml").is_file()]
+
+
 def module_files(module: str, root: Path = ROOT) -> list[Path]:
     """The lsstudy files importing ``module`` executes (what a digest of its code must cover)."""
     return closure({module}, root)
@@ -162,15 +174,16 @@ def _stage_entry(stage: Stage, root: Path) -> dict:
         params += [f"defaults.{section}" for section in stage.sections] + ["studies.${key}"]
     else:
         params += list(stage.sections)
-    deps = [stage.notebook, *code_files(stage.name, root)]
+    code = code_files(stage.name, root)
+    deps = [stage.notebook, *code, *data_files(code, root)]
     deps += list(SHIPPED_DATA) if stage.loads_data else []
     deps += [path.format(**fill) for path in stage.inputs]
     outs = [{path.format(**fill): {"persist": True}} for path in stage.outputs]
     report_path = str(report(stage.name, "${key}" if stage.per_study else None))
-    outs.append({report_path: {"persist": True, "cache": False}})
+    outs.append({report_path: {"persist": True}})
     entry = {"cmd": f"python -m lsstudy.stage {stage.name}{study_arg}", "deps": deps, "params": params, "outs": outs}
-    if stage.metrics:
-        entry["metrics"] = [{path.format(**fill): {"persist": True, "cache": False}} for path in stage.metrics]
+    if stage.metrics:  # in DVC's cache like every output, so that each experiment keeps its own
+        entry["metrics"] = [{path.format(**fill): {"persist": True}} for path in stage.metrics]
     if stage.plots:  # folders of PNG figures: `dvc plots show` embeds images, which need no network
         entry["plots"] = [{path.format(**fill): {"persist": True}} for path in stage.plots]
     return {"foreach": "${studies}", "do": entry} if stage.per_study else entry
@@ -183,7 +196,8 @@ HEADER = """\
 # Stages marked foreach run once per study of params.yaml (train@mnist5k, attack@cifar10_5k, ...). Every
 # output persists: a stage stopped by a bad parameter or an interrupt leaves what earlier runs produced, and
 # inside a stage checkpoints and per-model evaluations are reused by content, so only new work is done.
-# deps list the notebook, every lsstudy file it imports (followed through imports) and the data it reads.
+# deps list the notebook, every lsstudy file it imports (followed through imports), the data files those modules
+# keep beside them and the data it reads.
 """
 
 

@@ -1,23 +1,26 @@
 """Sanity checks of an evaluation (Carlini et al. 2019, 'On Evaluating Adversarial Robustness',
 https://arxiv.org/abs/1902.06705), computed per model and eps from the attack table.
 
-Each check names an attack that should not beat another and fails when it does by more than
-``tolerance`` (accuracy, a fraction of the test points). A model that fails one is flagged as likely
-masking gradients: the attacks that follow its gradient are not finding the adversarial examples
-that exist.
+Each check but the first asks what some attacks add to every attack before them in the ladder's order
+(``lsstudy.ladder.ORDER``): the share of the test points that they break and every earlier attack left robust.
+An attack that should find nothing the earlier ones missed, but finds more than ``tolerance`` (accuracy, a
+fraction of the test points), fails the check, and the model is flagged as likely masking gradients: the
+attacks that follow its gradient are not finding the adversarial examples that exist. Asked this way, a check
+reads the same from a cascade (the confirm stage: each attack only on the points the earlier ones left) as
+from a table where every attack saw every point.
 
 =================  ==================================================================================
 flag               fails when
 =================  ==================================================================================
 unbounded          PGD-CE at the unbounded eps leaves more than ``unbounded_max`` accuracy: with eps
                    that large every image can be turned into any other, so a working attack wins
-single_step        FGSM beats every iterative attack on cross-entropy (BIM, PGD)
-black_box          Square (score-based, no gradient) or the transfer attack beats every white-box
-                   gradient attack
-not_converged      PGD-CE run again with twice the steps breaks points the first run left, so
-                   more steps still lower the accuracy
-margin_loss        a scale-free loss (PGD on the CW margin, APGD-DLR) beats every attack on
-                   cross-entropy: the cross-entropy gradient is hidden by a saturated softmax
+single_step        FGSM on cross-entropy breaks points that BIM (both protocols) left robust
+not_converged      PGD-CE run again with twice the steps breaks points that PGD-CE and every attack
+                   before it left, so more steps still lower the accuracy
+margin_loss        the scale-free losses (PGD on the CW margin, APGD-DLR) break points that every
+                   cross-entropy attack left: the cross-entropy gradient is hidden by a saturated softmax
+black_box          Square (score-based, no gradient) or the transfer attack breaks points that every
+                   white-box gradient attack left
 =================  ==================================================================================
 """
 
@@ -25,14 +28,14 @@ import numpy as np
 import pandas as pd
 
 from lsstudy.evaluate import points_mask
+from lsstudy.ladder import BLACK_BOX, MARGIN_LOSS, before
 
 FLAGS = ["unbounded", "single_step", "black_box", "not_converged", "margin_loss"]
-# (attack, loss) pairs of the attack table, by role in the checks
-CE_ITERATIVE = [("bim", "ce"), ("pgd", "ce"), ("pgd_more", "ce"), ("apgd", "ce")]
-CE_GRADIENT = [("fgsm", "ce"), *CE_ITERATIVE]
-MARGIN_LOSS = [("pgd", "margin"), ("apgd", "dlr")]
-WHITE_BOX = [*CE_GRADIENT, ("fgsm", "smoothed"), ("bim", "smoothed"), *MARGIN_LOSS]
-BLACK_BOX = [("square", "margin"), ("transfer", "ce")]
+# What each check adds (after every attack before it in lsstudy.ladder.ORDER), and how its sentence names it
+ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
+         "not_converged": ([("pgd_more", "ce")], "PGD-CE with twice the steps"),
+         "margin_loss": (MARGIN_LOSS, "the margin losses"),
+         "black_box": (BLACK_BOX, "black box and transfer")}
 
 
 def accuracy(attacks: dict[tuple[str, str], str], pairs: list[tuple[str, str]]) -> float:
@@ -44,10 +47,14 @@ def accuracy(attacks: dict[tuple[str, str], str], pairs: list[tuple[str, str]]) 
     return float(np.logical_and.reduce([m.numpy() for m in masks]).mean())
 
 
-def best_single(attacks: dict[tuple[str, str], str], pairs: list[tuple[str, str]]) -> float:
-    """The lowest accuracy any single one of ``pairs`` leaves (NaN if none is present)."""
-    values = [accuracy(attacks, [pair]) for pair in pairs if pair in attacks]
-    return min(values) if values else np.nan
+def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> tuple[float, float]:
+    """(accuracy left by every attack before the first of ``added`` in the ladder's order, the share of the
+    points that ``added`` then breaks); NaN where no attack before, or none of ``added``, is present."""
+    earlier = before(added[0])
+    left = accuracy(attacks, earlier)
+    if not any(pair in attacks for pair in added) or np.isnan(left):
+        return left, np.nan
+    return left, left - accuracy(attacks, earlier + added)
 
 
 def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, tolerance: float,
@@ -58,26 +65,15 @@ def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, tolera
         attacks: (attack, loss) -> robust_points string, every attack of the table at this eps.
         unbounded_accuracy: accuracy PGD-CE left at the unbounded eps (NaN: not run, not flagged).
     """
-    fgsm = accuracy(attacks, [("fgsm", "ce")])
-    iterative = best_single(attacks, CE_ITERATIVE)
-    white = best_single(attacks, WHITE_BOX)
-    black = best_single(attacks, BLACK_BOX)
-    pgd = accuracy(attacks, [("pgd", "ce")])
-    pgd_both = accuracy(attacks, [("pgd", "ce"), ("pgd_more", "ce")])
-    ce = best_single(attacks, CE_GRADIENT)
-    margin = best_single(attacks, MARGIN_LOSS)
-    failed = {
-        "unbounded": (unbounded_accuracy > unbounded_max,
-                      f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})"),
-        "single_step": (fgsm < iterative - tolerance, f"FGSM leaves {fgsm:.3f}, iterative CE attacks {iterative:.3f}"),
-        "black_box": (black < white - tolerance, f"black box / transfer leave {black:.3f}, white box {white:.3f}"),
-        "not_converged": (pgd_both < pgd - tolerance,
-                          f"PGD-CE leaves {pgd:.3f}, {pgd_both:.3f} with a second run at twice the steps"),
-        "margin_loss": (margin < ce - tolerance, f"margin losses leave {margin:.3f}, cross-entropy attacks {ce:.3f}"),
-    }
+    failed = {"unbounded": (unbounded_accuracy > unbounded_max,
+                            f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})")}
+    for flag, (added, name) in ADDED.items():
+        left, broken = adds(attacks, added)
+        failed[flag] = (broken > tolerance, f"{name} break {broken:.3f} of the points the attacks before left "
+                                            f"({left:.3f})")
     # a comparison with a missing attack (NaN) is False: not run is not flagged
-    flags = {name: bool(fails) for name, (fails, _) in failed.items()}
-    reasons = "; ".join(reason for name, (fails, reason) in failed.items() if flags[name])
+    flags = {name: bool(failed[name][0]) for name in FLAGS}
+    reasons = "; ".join(failed[name][1] for name in FLAGS if flags[name])
     return {**flags, "masking_suspected": any(flags.values()), "reasons": reasons}
 
 

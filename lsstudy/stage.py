@@ -9,22 +9,28 @@ with its ``study`` parameter set; it reads params.yaml itself (``lsstudy.noteboo
 terminal shows the engine's progress (models done of total, elapsed, time left). The executed notebook
 replaces reports/<study>/<stage>.ipynb only when the run succeeds; a failed run's notebook goes beside
 it as <stage>.failed.ipynb, so the last good report is never lost. Every failure ends in one line and a
-non-zero exit code; Ctrl-C ends in one line too, and the next ``dvc repro`` resumes from the work kept.
+non-zero exit code; Ctrl-C and a killed kernel end in one line too, and the next ``dvc repro`` resumes from
+the work kept. When the process that started the runner (dvc) ends, even by SIGKILL, the runner stops as on
+Ctrl-C, and its kernel and the engine's workers with it. The temporary files a killed run leaves among the
+stage's outputs are removed when it runs again.
 """
 
 import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.std import tqdm
 
 from lsstudy import data
-from lsstudy.files import atomic_path
+from lsstudy.files import atomic_path, remove_leftovers
 from lsstudy.notebook import stage_settings
 from lsstudy.params import ParamsError, find_root
 from lsstudy.pipeline import STAGES, report
@@ -75,9 +81,19 @@ class _ProgressView(threading.Thread):
             del self.bars[line["description"]]
 
 
+class KernelDied(RuntimeError):
+    """The notebook's kernel ended while it ran a cell (killed, out of memory, crashed)."""
+
+
+def _how(code: int | None) -> str:
+    return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+
 def _execute(notebook: Path, output: Path, parameters: dict, cwd: Path, name: str) -> None:
     import papermill
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+    from nbclient.exceptions import DeadKernelError
 
     logging.getLogger("papermill").setLevel(logging.CRITICAL)  # its failures are reported below, in one line
     with tempfile.TemporaryDirectory(prefix="lsstudy-") as scratch:
@@ -86,14 +102,18 @@ def _execute(notebook: Path, output: Path, parameters: dict, cwd: Path, name: st
         os.environ[PROGRESS_ENV] = str(progress)
         view = _ProgressView(progress, name)
         view.start()
-        # IPC sockets in a private folder: the kernel is local, so it needs no (unencrypted) TCP port
-        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(scratch) / "kernel"))
+        # IPC sockets in a private folder: the kernel is local, so it needs no (unencrypted) TCP port. An async
+        # manager, because with a blocking one nbclient waits on the kernel's reply without ever checking that
+        # the kernel still lives: a killed kernel would hang the stage for good.
+        kernel = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(Path(scratch) / "kernel"))
         try:
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
                                        progress_bar=False, km=kernel)
+        except DeadKernelError:
+            raise KernelDied(_how(kernel.provisioner.process.returncode)) from None
         finally:
             if kernel.has_kernel:  # papermill shuts down only kernels it started itself
-                kernel.shutdown_kernel(now=True)
+                run_sync(kernel.shutdown_kernel)(now=True)
             view.stop.set()
             view.join()
             os.environ.pop(PROGRESS_ENV, None)
@@ -137,6 +157,8 @@ def run(stage: str, study: str | None = None, params_file: str = "params.yaml", 
     final = root / report(stage, settings.study)
     failed = final.with_name(f"{stage}.failed.ipynb")
     parameters = {"study": settings.study} if STAGES[stage].per_study else {}
+    for path in STAGES[stage].writes(settings.study):  # what a killed run left half-written
+        remove_leftovers(root / path)
     with atomic_path(final) as attempt:
         try:
             _execute(root / STAGES[stage].notebook, attempt, parameters, root / "notebooks", name)
@@ -144,10 +166,38 @@ def run(stage: str, study: str | None = None, params_file: str = "params.yaml", 
             attempt.replace(failed)
             raise RuntimeError(f"{name} failed: {_failure(error)}\nThe failed run's notebook is "
                                f"{failed.relative_to(root)}; the last good report is kept.") from None
+        except KernelDied as error:
+            attempt.replace(failed)
+            raise KernelDied(f"{name}: the notebook's kernel died ({error}); finished work is kept and the next "
+                             f"`dvc repro` resumes from it (this run's notebook: {failed.relative_to(root)})") from None
         _without_timestamps(attempt, STAGES[stage].notebook)
     failed.unlink(missing_ok=True)
     print(f"{name}: done; executed notebook in {final.relative_to(root)}")
     return final
+
+
+@contextmanager
+def _ending_with_parent() -> Iterator[threading.Event]:
+    """Inside the block, interrupt this process as Ctrl-C would once the process that started it ends (the
+    event it yields is then set): a SIGKILLed dvc would otherwise leave the stage running on, its kernel
+    writing checkpoints beside a rerun that redoes the same work. The kernel ends with this process, and
+    the engine's workers with the kernel."""
+    parent, ended, done = os.getppid(), threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            if os.getppid() != parent:  # reparented: the parent is gone
+                ended.set()
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield ended
+    finally:
+        done.set()
+        watcher.join()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,14 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="parameter file, relative to the repository root")
     args = parser.parse_args(argv)
     name = f"{args.stage}@{args.study}" if args.study else args.stage
-    try:
-        run(args.stage, args.study, args.params)
-    except KeyboardInterrupt:
-        print(f"\n{name}: interrupted. Finished work is kept; the next `dvc repro` resumes from it.", file=sys.stderr)
-        return INTERRUPTED
-    except (ParamsError, data.DataError, RuntimeError) as error:  # one message, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    with _ending_with_parent() as orphaned:
+        try:
+            run(args.stage, args.study, args.params)
+        except KeyboardInterrupt:
+            why = "stopped, as the process that started it (dvc) ended" if orphaned.is_set() else "interrupted"
+            print(f"\n{name}: {why}. Finished work is kept; the next `dvc repro` resumes from it.", file=sys.stderr)
+            return INTERRUPTED
+        except (ParamsError, data.DataError, RuntimeError, OSError) as error:  # one message, no traceback
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     return 0
 
 

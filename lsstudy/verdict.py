@@ -2,11 +2,12 @@
 
 ``verdict_table`` gives one row per (checkpoint, eps of ``attack.strong.eps``): clean accuracy, FGSM,
 the paper's protocol, the robust accuracy (the per-point worst case over every attack: a point counts
-only if every attack failed on it), the single strongest attack and the sanity flags of
-``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed model of the
-same seed, on the same points, one step of the evaluation ladder at a time: the gain, a paired bootstrap
-interval over seeds and points (``lsstudy.bootstrap``) and a call corrected for the whole table (Holm).
-``reproduction`` is the paper's own choice and protocol on the grid's points, labelled as such.
+only if every attack failed on it), what each attack of the ladder added to the ones before it, and the
+sanity flags of ``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed
+model of the same seed, on the same points, one step of the evaluation ladder (``lsstudy.ladder``) at a time:
+the gain, a paired bootstrap interval over seeds and points (``lsstudy.bootstrap``) and a call corrected for
+the whole table (Holm). ``reproduction`` is the paper's own choice and protocol on the grid's points, labelled
+as such.
 """
 
 import numpy as np
@@ -14,23 +15,12 @@ import pandas as pd
 
 from lsstudy import bootstrap, sanity
 from lsstudy.evaluate import points_mask
+from lsstudy.ladder import LADDER, ORDER, PAPER_PROTOCOL
 from lsstudy.style import BASELINES, arch_order, eps_label, method_order
 
 KEYS = ["dataset", "arch", "method", "alpha", "temperature", "seed", "checkpoint"]
-PAPER_PROTOCOL = ("bim", "smoothed")  # the paper's strongest Linf attack, on the model's own smoothed loss
-
-# The evaluation, made stronger one step at a time; each step is the per-point worst case over its
-# attacks and those of every step before, so the accuracy can only go down the ladder.
-LADDER = [
-    ("paper: BIM on the smoothed loss", [PAPER_PROTOCOL]),
-    ("+ BIM on cross-entropy", [("bim", "ce"), ("fgsm", "ce"), ("fgsm", "smoothed")]),
-    ("+ PGD-CE, restarts, 2x steps", [("pgd", "ce"), ("pgd_more", "ce"), ("apgd", "ce")]),
-    ("+ margin losses (PGD-CW, APGD-DLR)", sanity.MARGIN_LOSS),
-    ("+ black box and transfer", sanity.BLACK_BOX),
-    ("+ AutoAttack's ensemble (all attacks)", [("autoattack", "standard")]),
-]
 VERDICT_COLUMNS = [*KEYS, "eps", "clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy",
-                   "robust_accuracy", "strongest_attack", *sanity.FLAGS, "masking_suspected", "reasons"]
+                   "robust_accuracy", "breaks", *sanity.FLAGS, "masking_suspected", "reasons"]
 
 
 def _accuracy(rows: pd.DataFrame, attack: str, eps: float) -> float:
@@ -39,9 +29,27 @@ def _accuracy(rows: pd.DataFrame, attack: str, eps: float) -> float:
     return float(found.iloc[0]) if len(found) else np.nan
 
 
+def _points(rows: pd.DataFrame, attack: str, eps: float) -> str:
+    """The robust_points of ``attack``'s one row at ``eps`` among one model's rows."""
+    return rows.loc[(rows["attack"] == attack) & np.isclose(rows["eps"], eps), "robust_points"].iloc[0]
+
+
 def _attacks_at(rows: pd.DataFrame, eps: float) -> dict[tuple[str, str], str]:
     at = rows[np.isclose(rows["eps"], eps) & (rows["attack"] != "clean")]
     return {(r.attack, r.loss): r.robust_points for r in at.itertuples()}
+
+
+def breaks(attacks: dict[tuple[str, str], str], clean: str) -> str:
+    """How many points each attack of the ladder broke that every attack before it left robust (the first: that
+    were correct ``clean``), in the ladder's order, as "bim (smoothed) 31, pgd (margin) 4" (attacks that broke
+    none left out)."""
+    left, counts = points_mask(clean).numpy(), []
+    for pair in [pair for pair in ORDER if pair in attacks]:
+        survived = left & points_mask(attacks[pair]).numpy()
+        if broken := int(left.sum() - survived.sum()):
+            counts.append(f"{pair[0]} ({pair[1]}) {broken}")
+        left = survived
+    return ", ".join(counts)
 
 
 def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbounded_max: float) -> pd.DataFrame:
@@ -54,15 +62,13 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
             attacks = _attacks_at(model, eps)
             if not attacks:
                 raise ValueError(f"eps={eps!r} of attack.strong.eps has no results for {keys[-1]}; rerun the attack stage")
-            single = {pair: sanity.accuracy(attacks, [pair]) for pair in attacks}
-            strongest = min(single, key=single.get)
             rows.append({
                 **dict(zip(KEYS, keys)), "eps": eps,
                 "clean_accuracy": _accuracy(model, "clean", 0.0),
-                "fgsm_accuracy": single.get(("fgsm", "ce"), np.nan),
-                "paper_protocol_accuracy": single.get(PAPER_PROTOCOL, np.nan),
+                "fgsm_accuracy": sanity.accuracy(attacks, [("fgsm", "ce")]),  # FGSM runs on every point
+                "paper_protocol_accuracy": sanity.accuracy(attacks, [PAPER_PROTOCOL]),  # the ladder's first
                 "robust_accuracy": sanity.accuracy(attacks, list(attacks)),
-                "strongest_attack": f"{strongest[0]} ({strongest[1]})",
+                "breaks": breaks(attacks, _points(model, "clean", 0.0)),
                 **sanity.check(attacks, _accuracy(model, "unbounded", strong["unbounded_eps"]), tolerance, unbounded_max),
             })
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)

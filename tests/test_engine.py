@@ -4,10 +4,13 @@ finished work is kept, and a rerun redoes only what is missing."""
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from lsstudy import engine, params
@@ -82,3 +85,40 @@ def test_a_killed_worker_fails_the_stage_by_name_and_a_rerun_redoes_only_the_res
     assert f"digits: {len(kept)} of {total} models already trained; training {total - len(kept)}" in said
     after = checkpoints(tmp_path)
     assert len(after) == total and all(after[p] == content for p, content in kept.items())
+
+
+
+DRIVER = """
+import os, sys, time
+from pathlib import Path
+from lsstudy import engine
+
+def nap(seconds, started):
+    (Path(started) / str(os.getpid())).touch()  # a test unit: says it runs
+    time.sleep(seconds)
+    return seconds
+
+if __name__ == "__main__":
+    settings = {"executor": "local", "workers": 2, "threads_per_unit": 1, "gpus_per_unit": 0.25}
+    engine.run(nap, [engine.Unit(f"nap {i}", 120) for i in range(2)], sys.argv[1], settings, lambda unit, result: None)
+"""
+
+
+def test_workers_end_with_a_killed_driver(tmp_path):
+    """SIGKILL of the driver (the kernel, when the stage runner or dvc dies) leaves no worker computing on."""
+    script, started = tmp_path / "driver.py", tmp_path / "started"
+    script.write_text(DRIVER)
+    started.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    driver = subprocess.Popen([sys.executable, str(script), str(started)], env=env)
+    deadline = time.monotonic() + 120
+    while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [psutil.Process(int(path.name)) for path in started.iterdir()]
+    assert len(workers) == 2
+    driver.kill()
+    driver.wait()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    for orphan in alive:
+        orphan.kill()
+    assert not alive, f"workers {[p.pid for p in alive]} outlived their driver"

@@ -2,6 +2,8 @@
 titles and labels, intervals inside the range of what they measure, alpha axes fitted to the grid,
 and words only for what is drawn."""
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")  # no display in tests
@@ -13,10 +15,12 @@ import pytest
 from matplotlib.collections import PolyCollection
 from scipy import stats
 
+from authors_reference import NUM, assert_points, authors_points, bullet
 from lsstudy import figures, verdict_figures
+from lsstudy.reference import authors
 from lsstudy.tables import best_alpha
 from lsstudy.verdict import LADDER
-from synthetic_results import ATTACK_PARAMS, MODELS, make_history, make_results
+from synthetic_results import ATTACK_PARAMS, MODELS, NOISE, PLANTED, make_history, make_results
 
 WIDE_NOISE = (-0.1, 0.0, 0.1)  # seeds far apart: 95% t-intervals reach past 0 and 1
 
@@ -52,9 +56,10 @@ def _words(fig) -> str:
 
 
 FIGURES = {  # name: (draw it from results and best, words its titles, legend and notes must hold)
-    "accuracy_vs_eps": (lambda r, b: figures.accuracy_vs_eps(r, b, "lenet", ATTACK_PARAMS),
-                        ["n = 500 test points, 3 seeds", "BIM 10 steps, Linf", "SLS, alpha 0.5", "FGSM: PGD training",
-                         "distillation, T 100", "no smoothing (mean, in every panel)"]),
+    "accuracy_vs_eps": (lambda r, b: figures.accuracy_vs_eps(r, b, "lenet", ATTACK_PARAMS, authors.load()),
+                        ["n = 500 test points, 3 seeds", "BIM 10 steps, Linf", "SLS, alpha 0.5", "PGD training",
+                         "distillation, T 100", "no smoothing (mean, in every panel)", "attacking ce or smoothed",
+                         "authors' result file, Oct 2019 (their test set, settings differ)"]),
     "accuracy_vs_alpha": (lambda r, b: figures.accuracy_vs_alpha(r, "lenet", [0.1], ATTACK_PARAMS, 1.0),
                           ["FGSM, Linf", "eps = 0.1", "PGD training"]),
     "bls_temperature": (lambda r, b: figures.bls_temperature(r, "lenet", 0.3, 0.1, ATTACK_PARAMS),
@@ -206,3 +211,83 @@ def test_verdict_gains_follow_the_arch_order():
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["linear", "lenet", "custom"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["SLS\nalpha 0.1", "distillation\nT 1"]
     assert all(fig.axes[0].get_shared_y_axes().joined(fig.axes[0], ax) for ax in fig.axes)
+
+
+def _with_eps(results: pd.DataFrame, eps_values: list[float], dataset: str = "mnist5k") -> pd.DataFrame:
+    """The synthetic table of ``dataset`` with its eps-0.1 rows repeated at each of ``eps_values`` (a longer grid)."""
+    attacked = results[results["eps"] == 0.1]
+    return pd.concat([results, *(attacked.assign(eps=e) for e in eps_values)]).assign(dataset=dataset)
+
+
+def test_accuracy_vs_eps_draws_both_protocols(results, best):
+    fig = figures.accuracy_vs_eps(results, best, "lenet", ATTACK_PARAMS)
+    rows = [ax.get_ylabel() for ax in fig.axes[::7]]  # the first panel of each row (7 models)
+    assert rows == ["FGSM, attacking ce", "FGSM, attacking smoothed", "BIM, attacking ce", "BIM, attacking smoothed"]
+    for ax, (attack, loss) in zip(fig.axes[::7], [("fgsm", "ce"), ("fgsm", "smoothed"), ("bim", "ce"), ("bim", "smoothed")]):
+        line = ax.get_lines()[0]  # no smoothing: the planted accuracy at eps 0.1, mean over the 3 seeds
+        assert line.get_ydata()[list(line.get_xdata()).index(0.1)] == pytest.approx(PLANTED[(attack, loss)] + np.mean(NOISE))
+    only_ce = results[results["loss"] != "smoothed"]
+    assert len(figures.accuracy_vs_eps(only_ce, best, "lenet", ATTACK_PARAMS).axes) == 2 * 7  # the protocols run
+
+
+def _drawn(fig, column: int) -> dict[str, list[tuple]]:
+    """Per row (its label, on the first panel), the authors' points drawn in the panels of one column (one model)."""
+    return {first.get_ylabel(): authors_points(ax) for first, ax in zip(fig.axes[::7], fig.axes[column::7])}
+
+
+def test_the_authors_points_are_the_file_s_beside_the_models_without_alpha(best):
+    fig = figures.accuracy_vs_eps(_with_eps(make_results(), [0.05, 0.2, 0.3]), best, "lenet", ATTACK_PARAMS,
+                                  authors.load())
+    theirs = authors.load()
+    mnist_lenet = theirs[(theirs["dataset"] == "mnist") & (theirs["arch"] == "lenet")]
+    for column, method in [(0, "none"), (5, "pgd_training")]:
+        for row, points in _drawn(fig, column).items():
+            attack = row.split(",")[0].lower()
+            wanted = mnist_lenet[(mnist_lenet["method"] == method) & mnist_lenet["attack"].isin(["clean", attack])
+                                 & (mnist_lenet["eps"] <= 0.3)]
+            expected = sorted(zip(wanted["eps"], (wanted["low"] + wanted["high"]) / 2,
+                                  np.clip(wanted["low"] - wanted["uncertainty"], 0, 1),
+                                  np.clip(wanted["high"] + wanted["uncertainty"], 0, 1)))
+            assert_points([p[:4] for p in points], expected)
+    for column in range(1, 5):  # the smoothing methods: their alpha was chosen otherwise, nothing drawn
+        assert not any(_drawn(fig, column).values())
+    assert "Beyond the largest eps here, not drawn: no smoothing FGSM eps 0.5." in _words(fig)
+    assert not [ax for ax in fig.axes if any(c.get_label().startswith("authors'") and c.lines[0].get_linestyle() != "None"
+                                             for c in ax.containers)]  # markers only, never joined as our lines are
+
+
+def test_the_authors_points_are_the_brief_s(best):
+    fig = figures.accuracy_vs_eps(_with_eps(make_results(), [0.05, 0.2, 0.3]), best, "lenet", ATTACK_PARAMS,
+                                  authors.load())
+    undefended = bullet("Undefended MNIST LeNet, FGSM")
+    clean = float(re.search(rf"clean {NUM}", undefended).group(1))
+    runs = [tuple(map(float, run)) for run in re.findall(rf"{NUM}: {NUM}-{NUM}", undefended)]
+    fgsm = [p for p in _drawn(fig, 0)["FGSM, attacking ce"] if "result file" in p[4]]
+    assert_points([p[:1] + p[2:4] for p in fgsm], [(0.0, clean, clean), *runs])
+    pgd = bullet("PGD adversarial training")
+    eps = [float(e) for e in re.search(rf"BIM at eps {NUM} / {NUM} / {NUM}", pgd).groups()]
+    lenet = [float(v) for v in re.search(rf"MNIST LeNet {NUM} / {NUM} / {NUM}", pgd).groups()]
+    assert_points([p[:2] for p in _drawn(fig, 5)["BIM, attacking ce"]], list(zip(eps, lenet)))
+    # CIFAR-10: their [-1, 1] inputs, so their eps 0.05 is 0.025 in pixels of [0, 1]
+    cifar = figures.accuracy_vs_eps(_with_eps(make_results(), [0.0125, 0.025, 0.05], "cifar10_5k"),
+                                    best.assign(dataset="cifar10_5k"), "lenet", ATTACK_PARAMS, authors.load())
+    eps_theirs, low, high = map(float, re.search(rf"CIFAR-10 LeNet \(clean [^)]*\) at {NUM}: {NUM}-{NUM}", pgd).groups())
+    attacked = [p for p in _drawn(cifar, 5)["BIM, attacking ce"] if p[0] > 0]
+    assert_points([p[:1] + p[2:4] for p in attacked], [(eps_theirs / 2, low, high)])
+    assert attacked[0][0] == pytest.approx(0.025)  # the brief's own example
+
+
+def test_eleven_alphas_are_all_labelled_without_overlap():
+    """The paper studies' grid: alpha 0 (no smoothing) and 0.1 to 1."""
+    alphas = [round(0.1 * i, 1) for i in range(1, 11)]
+    models = [("none", 0.0, 1.0)] + [(m, a, 1.0) for m in ["standard", "adversarial", "boltzmann", "second_best"]
+                                     for a in alphas] + MODELS[-2:]
+    results = make_results(models=models)
+    for fig in [figures.accuracy_vs_alpha(results, "lenet", [0.1], ATTACK_PARAMS, 1.0),
+                figures.clean_vs_alpha(results, "lenet", 1.0), figures.min_norm(results, "lenet", ATTACK_PARAMS, 1.0)]:
+        fig.canvas.draw()
+        ax = fig.axes[-1]
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert [t.get_text() for t in labels] == ["0", *(f"{a:g}" for a in alphas)]
+        boxes = [t.get_window_extent() for t in labels]
+        assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))  # readable: no label touches the next

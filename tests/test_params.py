@@ -2,12 +2,15 @@
 that names the key as written in the file and what is allowed."""
 
 import copy
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
 
-from lsstudy import params
+from lsstudy import bootstrap, params
 from lsstudy.grid import grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +142,45 @@ def test_set_args_add_new_keys_and_set_existing_ones_and_reproduce_the_file(tiny
         key, _, text = arg.lstrip("+").partition("=")
         parsed = params.set_dotted(parsed, key, yaml.safe_load(text))
     assert parsed == params.merge(tiny_params, extra)
+
+
+def test_a_key_given_twice_is_refused_by_name_as_dvc_refuses_the_file(tmp_path, capsys):
+    text = (ROOT / "tests" / "fixtures" / "params.yaml").read_text().replace("    epochs: 1\n", "    epochs: 1\n    epochs: 3\n")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert yaml.safe_load(text)["defaults"]["train"]["epochs"] == 3  # PyYAML keeps the last value
+    with pytest.raises(YAMLFileCorruptedError):  # DVC's reader refuses the file
+        parse_yaml(text, str(path))
+    assert params.main(["--params", str(path), "check"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: params.yaml: defaults.train.epochs is given twice (lines 18 and 19); DVC refuses such a file: keep one\n"
+
+
+@pytest.mark.parametrize("name", ["mnist/5k b", "5k", "two.parts", "-x", "digits;rm"])
+def test_a_study_name_that_would_break_the_stage_command_is_refused(tiny_params, name):
+    # "mnist/5k b" passed before, then split dvc.yaml's `--study ${key}` in two; "two.parts" is two levels of
+    # `-S studies.two.parts...`; "-x" reads as an option
+    bad = params.merge(tiny_params, {"studies": {name: {"base": {"dataset": "mnist5k"}}}})
+    with pytest.raises(params.ParamsError, match=rf"^study name {re.escape(repr(name))} \(a key of studies\) is not "
+                                                 r"allowed; it must be letters, digits and underscores, starting with a letter"):
+        params.validate(bad)
+
+
+def test_too_few_resamples_for_the_verdicts_calls_are_refused(tiny_params):
+    study = params.study(tiny_params, "digits")
+    calls, level = params.verdict_calls(study), study["verdict"]["level"]
+    assert calls == 2 * 6 * 1 * 1  # (4 smoothing methods + 2 baselines) x 1 arch x 1 eps, first and last step
+    # the fault: every gain is clear (the method keeps most points, the unsmoothed model few) and its interval
+    # excludes 0, but with 200 replicates Holm's correction leaves every call "no gain"
+    rng = np.random.default_rng(0)
+    certain = ((rng.random((2, 40)) < 0.9).astype(float), (rng.random((2, 40)) < 0.1).astype(float))
+    rows = bootstrap.gain_family([certain] * calls, n_resamples=200, level=level)
+    assert all(row["ci_low"] > 0 and row["call"] == "no gain" for row in rows)
+    refused(tiny_params, "defaults.verdict.resamples", 200,
+            r"^defaults\.verdict\.resamples=200 is not allowed; with the verdict's 12 calls, Holm's smallest adjusted "
+            r"p-value is 2 x 12 / \(200 \+ 1\) = 0\.119, not below verdict\.level 0\.05, so no call could be 'gain' or "
+            r"'loss'; it must be at least 480 \(study 'digits'\)$")
+    # the least value allowed can call a gain, one fewer cannot
+    assert [row["call"] for row in bootstrap.gain_family([certain] * calls, n_resamples=480, level=level)] == ["gain"] * calls
+    assert bootstrap.gain_family([certain] * calls, n_resamples=479, level=level)[0]["call"] == "no gain"
+    params.study(params.set_dotted(tiny_params, "defaults.verdict.resamples", 480), "digits")

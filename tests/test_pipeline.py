@@ -4,6 +4,7 @@ them), then `dvc repro` runs every stage of every study, reusing the models and 
 second repro does nothing, changing one study's parameter leaves the other study's stages up to date, and a
 bad parameter stops the pipeline by name without losing earlier outputs."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from lsstudy import params
+from lsstudy import verdict as judge
 from lsstudy.grid import grid, transfer_sources
 from lsstudy.pipeline import STAGES
 
@@ -24,22 +26,36 @@ COPIED = ["dvc.yaml", "notebooks", "lsstudy", "data"]
 TOYS = [name for name, stage in STAGES.items() if not stage.per_study]
 
 
-def copy_repository(target: Path, params_file: Path) -> Path:
-    """The pipeline's files and the given parameters in ``target``, a DVC project without git."""
-    for name in COPIED:
+def copy_repository(target: Path, params_file: Path, git: bool = False) -> Path:
+    """The pipeline's files and the given parameters in ``target``: a DVC project, in a git repository with one
+    commit if ``git`` (DVC's experiments need one), else without git."""
+    for name in COPIED + ([".gitignore"] if git else []):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, target / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "raw"))
         else:
             shutil.copy(src, target / name)
     shutil.copy(params_file, target / "params.yaml")
-    assert dvc(target, "init", "--no-scm", "-q").returncode == 0
+    if git:
+        subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+        assert dvc(target, "init", "-q").returncode == 0
+        commit(target, "the pipeline")
+    else:
+        assert dvc(target, "init", "--no-scm", "-q").returncode == 0
     return target
 
 
+def commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-q", "-m", message],
+                   cwd=repo, check=True)
+
+
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+
+
 def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=ENV, capture_output=True, text=True)
 
 
 # the smaller study's notebooks, outside DVC (tests/test_notebooks.py runs a toy's the same way)
@@ -48,13 +64,14 @@ OUTSIDE_DVC = [(stage, "objects") for stage in ["train", "attack", "confirm", "f
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = copy_repository(tmp_path_factory.mktemp("study"), ROOT / "tests" / "fixtures" / "params.yaml")
+    repo = copy_repository(tmp_path_factory.mktemp("study"), ROOT / "tests" / "fixtures" / "params.yaml", git=True)
     for stage, study in OUTSIDE_DVC:
         papermill.execute_notebook(str(repo / "notebooks" / f"{stage}.ipynb"), str(repo / f"{stage}.ipynb"),
                                    parameters={"study": study} if study else {}, cwd=str(repo), progress_bar=False,
                                    kernel_name="python3")
     result = dvc(repo, "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    commit(repo, "every stage run")  # the baseline of the experiments below
     return repo
 
 
@@ -119,6 +136,8 @@ def test_the_verdict_judges_each_chosen_configuration_on_every_seed(repo):
     assert set(gains["call"]) <= {"gain", "loss", "no gain", "no interval", "not called"}
     assert gains.loc[gains["call"] == "not called", "p_holm"].isna().all()  # descriptive steps stay out of Holm
     assert (gains["ci_low"] <= gains["gain"]).all() and (gains["gain"] <= gains["ci_high"]).all()
+    # the family the params check sizes verdict.resamples for is the table's
+    assert judge.calls(gains) == params.verdict_calls(params.study(params.load_params(repo / "params.yaml"), "digits"))
 
 
 def test_second_repro_does_nothing(repo):
@@ -157,3 +176,30 @@ def test_bad_parameter_stops_by_name_and_keeps_outputs(repo):
     assert "error: defaults.train.alphas[1]=1.5 is not allowed; it must be a number in [0, 1]" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert all(path.read_bytes() == content for path, content in outputs.items())
+
+
+def test_experiments_keep_their_metrics_side_by_side_and_a_checkout_restores_every_output(repo):
+    outputs = {p: p.read_bytes() for p in [*(repo / "reports").glob("**/*.ipynb"), *(repo / "results").glob("*/metrics.json")]}
+    result = dvc(repo, "exp", "run", "-n", "smaller", "-S", "toy_triangular.n_test=1000")  # one stage reruns: quick
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # the last two commits (the pipeline before any run: no metrics yet) and the experiment, side by side
+    shown = subprocess.run([sys.executable, "-m", "lsstudy.experiment", "compare", "-n", "2"], cwd=repo,
+                           env={**ENV, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    branch = subprocess.run(["git", "branch", "--show-current"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    header, rows = lines[0].split(), {line.rsplit(maxsplit=4)[0]: line.split()[-4:] for line in lines[1:]}
+    assert header[:3] == ["workspace", branch, "smaller"] and len(header) == 4 and max(map(len, lines)) <= 120
+    assert rows["toy_triangular.n_test"] == ["1000", "2000", "1000", "2000"]
+    for study in ["digits", "objects"]:  # every metric, kept by the baseline commit and the experiment alike
+        metrics = pd.json_normalize(json.loads((repo / "results" / study / "metrics.json").read_text())).iloc[0]
+        for key, value in metrics.items():
+            baseline, experiment, before = rows[f"{study}: {key}"][1:]
+            assert float(baseline) == float(experiment) == value and before == "!", key
+    # the baseline back: git's files, then every DVC output from the cache, executed reports included
+    shutil.rmtree(repo / "reports")
+    for path in (repo / "results").glob("*/metrics.json"):
+        path.unlink()
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "dvc.lock"], cwd=repo, check=True)
+    assert dvc(repo, "checkout").returncode == 0
+    assert {p: p.read_bytes() if p.is_file() else None for p in outputs} == outputs

@@ -1,8 +1,9 @@
 """The stage runner: bad parameters and bad data stop it before a kernel starts, with one message naming the
-key or the file and nothing earlier lost; a stage that fails keeps the last good report; Ctrl-C ends in one
-line."""
+key or the file and nothing earlier lost; a stage that fails keeps the last good report; Ctrl-C and a killed
+kernel end in one line; what a killed run leaves half-written is removed by the next run."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -125,3 +127,45 @@ def test_ctrl_c_ends_in_one_line_that_says_how_to_resume(repo):
     err = running.stderr.read()
     assert "train@digits: interrupted. Finished work is kept; the next `dvc repro` resumes from it." in err
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def checkpoints(repo: Path) -> list[Path]:
+    return [p for p in (repo / "models" / "digits").glob("**/*.pt") if not p.name.startswith(".")]  # not temporaries
+
+
+def test_a_killed_kernel_ends_the_stage_in_one_line_and_the_rerun_resumes(repo):
+    shutil.rmtree(repo / "models" / "digits", ignore_errors=True)  # this test's own run, from scratch
+    running = stage(repo, "train", "--study", "digits")
+    try:
+        started = time.monotonic() + 120
+        while not checkpoints(repo) and time.monotonic() < started:
+            time.sleep(0.1)
+        kernel, = [p for p in psutil.Process(running.pid).children() if "ipykernel_launcher" in p.cmdline()]
+        kernel.kill()
+        assert running.wait(timeout=30) == 2  # it used to wait for the dead kernel for good
+    finally:
+        running.kill()
+    err = running.stderr.read()
+    assert err.splitlines()[-1] == ("error: train@digits: the notebook's kernel died (killed by signal 9); finished work "
+                                    "is kept and the next `dvc repro` resumes from it (this run's notebook: "
+                                    "reports/digits/train.failed.ipynb)") and "Traceback" not in err
+    kept = len(checkpoints(repo))
+    rerun = stage(repo, "train", "--study", "digits")
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read()
+    said = re.search(r"digits: (\d+) of (\d+) models already trained; training (\d+)",
+                     (repo / "reports" / "digits" / "train.ipynb").read_text())
+    assert int(said[1]) == kept and int(said[3]) == int(said[2]) - kept
+
+
+def test_the_temporary_report_a_killed_run_leaves_is_removed_by_the_next_run(repo):
+    leftovers = lambda: list((repo / "reports").glob(".toy_triangular.*.tmp.ipynb"))  # noqa: E731
+    running = stage(repo, "toy_triangular")
+    started = time.monotonic() + 60
+    while not leftovers() and time.monotonic() < started:
+        time.sleep(0.1)
+    running.kill()  # SIGKILL: no clean-up runs
+    running.wait()
+    assert leftovers()
+    done = stage(repo, "toy_triangular")
+    assert done.wait(timeout=300) == 0, done.stderr.read()
+    assert not leftovers() and (repo / "reports" / "toy_triangular.ipynb").is_file()

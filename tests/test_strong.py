@@ -157,21 +157,24 @@ def test_worst_case_is_never_above_any_single_attack(verdicts, name):
     # the table's accuracies are float32 means (0.77 is stored as 0.76999998): compare to float32 precision
     assert (row["robust_accuracy"] <= at_eps["accuracy"] + 1e-6).all()
     assert row["robust_accuracy"] <= row["clean_accuracy"] + 1e-6
-    single = {(r.attack, r.loss): r.accuracy for r in at_eps.itertuples()}
-    assert row["strongest_attack"] in {f"{a} ({loss})" for (a, loss), acc in single.items() if acc == min(single.values())}
+    # what each attack added to the ones before it adds up to what the whole ladder removes
+    counted = sum(int(part.rsplit(" ", 1)[1]) for part in row["breaks"].split(", ") if part)
+    assert counted == round((row["clean_accuracy"] - row["robust_accuracy"]) * len(at_eps["robust_points"].iloc[0]))
 
 
 def test_per_point_worst_case_by_hand():
     attacks = {("fgsm", "ce"): "1101", ("pgd", "ce"): "1011", ("square", "margin"): "1111"}
     assert sanity.accuracy(attacks, list(attacks)) == 0.5  # only points 0 and 3 survive all three
     assert sanity.accuracy(attacks, [("square", "margin")]) == 1.0
-    assert sanity.best_single(attacks, list(attacks)) == 0.75
     assert sanity.accuracy(attacks, [("apgd", "dlr")]) != sanity.accuracy(attacks, [("apgd", "dlr")])  # NaN: absent
+    # square comes after fgsm and pgd in the ladder: it adds nothing to the points they left (0 and 3)
+    assert sanity.adds(attacks, [("square", "margin")]) == (0.5, 0.0)
+    assert sanity.adds({**attacks, ("square", "margin"): "0111"}, [("square", "margin")]) == (0.5, 0.25)
 
 
 def test_verdict_columns_are_the_documented_ones(verdicts):
     _, row = verdicts["ordinary"]
     assert list(row.index[:len(KEYS) + 1]) == [*KEYS, "eps"]
     for column in ["clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy", "robust_accuracy",
-                   "strongest_attack", *sanity.FLAGS, "masking_suspected", "reasons"]:
+                   "breaks", *sanity.FLAGS, "masking_suspected", "reasons"]:
         assert column in row.index

@@ -1,10 +1,18 @@
 """The triangular example: the closed forms against Monte Carlo and quadrature, and the fitted models."""
 
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display in tests
+
 import numpy as np
 import pytest
 import torch
 from scipy import integrate
 
+from authors_reference import assert_points, authors_points, bullet
+from lsstudy.reference import authors
 from lsstudy.smoothing import smooth_targets
 from lsstudy.toys import triangular as T
 
@@ -65,3 +73,40 @@ def test_als_collapses_to_the_constant_model_at_large_alpha():
     assert T.decision(0.0, 0.0) == (np.inf, 1)
     pw, _ = T.population_fit(0.5, "adversarial", 0.45)
     assert abs(pw) < 1e-6
+
+
+@pytest.fixture(scope="module")
+def small_study():
+    """Both ends of gamma's range, ALS at the authors' alpha 0.1 and at the figure's 0.3 (no population fit)."""
+    return T.study([0.5, 2 / 3], ["adversarial"], [0.1, 0.3], [0.0, 0.1, 0.2, 0.3], 1.0, 2_000, 2_000, 0,
+                   population=False)
+
+
+def test_the_authors_rows_are_drawn_from_the_file_at_the_nearest_gamma(small_study):
+    theirs = authors.load()
+    fig = T.figure(small_study, 0.3, theirs)
+    for ax, gamma in zip(fig.axes[::2], [0.5, 2 / 3]):  # the accuracy panels
+        drawn = authors_points(ax)
+        mine = theirs[(theirs["dataset"] == "triangular") & np.isclose(theirs["gamma"], gamma, atol=0.01)]
+        assert_points(sorted(p[:2] for p in drawn), sorted(zip(mine["eps"], mine["low"])))
+        assert {p[4].split(": ")[1] for p in drawn} == {f"Bayes classifier 1[x > 0], gamma {mine['gamma'].iloc[0]:g}",
+                                                        f"ALS, alpha 0.1, gamma {mine['gamma'].iloc[0]:g}"}
+        ours = [line for line in ax.get_lines() if line.get_label() == "ALS, alpha = 0.1 (ours, at the authors' alpha)"]
+        at = small_study[np.isclose(small_study.gamma, gamma) & (small_study.method == "adversarial")
+                         & (small_study.alpha == 0.1)]
+        assert len(ours) == 1 and list(ours[0].get_ydata()) == pytest.approx(list(at.analytic_accuracy))
+    assert not authors_points(T.figure(small_study, 0.3).axes[0])  # without the file, nothing of theirs
+
+
+def test_the_authors_rows_are_the_brief_s(small_study):
+    toy = bullet("Triangular toy")
+    fig = T.figure(small_study, 0.3, authors.load())
+    eps = None
+    for ax, gamma in zip(fig.axes[::2], ["0.5", "0.66"]):
+        head = re.search(rf"at gamma = {gamma} (?:the )?Bayes(?: row is)? ([\d., ]+?)(?: at eps ([\d., ]+?))? and "
+                         rf"ALS alpha 0.1(?: is)? ([\d., ]+)", toy)
+        bayes, at_eps, als = ([float(v) for v in g.strip(" ,.").split(", ")] if g else None for g in head.groups())
+        eps = at_eps or eps  # the second gamma's row is at the first one's eps
+        drawn = authors_points(ax)
+        assert_points([p[:2] for p in drawn if "Bayes" in p[4]], list(zip(eps, bayes)))
+        assert_points([p[:2] for p in drawn if "ALS" in p[4]], list(zip(eps, als)))

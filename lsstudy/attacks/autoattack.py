@@ -128,7 +128,7 @@ def autoattack_components(model: nn.Module, eps: float, num_classes: int, steps:
 
 
 def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 100, queries: int = 5000,
-               seed: int = 0, targets: int | None = None) -> Tensor:
+               seed: int = 0, targets: int | None = None, skip: list[str] | tuple[str, ...] = ()) -> Tensor:
     r"""AutoAttack, standard version, in the paper 'Reliable evaluation of adversarial robustness
     with an ensemble of diverse parameter-free attacks' [https://arxiv.org/abs/2003.01690]
 
@@ -152,6 +152,9 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 
             all K - 1, as the standard version)
         seed (int): seed of every random start and search (each of the four torchattacks classes
             reseeds torch's global RNG with it, on CPU and CUDA). (Default: 0)
+        skip (list of str): components not to run ("apgd-ce", "apgd-t", "fab-t", "square"), because the
+            same attack with the same settings and seed already ran on these points (in a cascade,
+            ``lsstudy.evaluate``): the result is then the ensemble's only together with that run. (Default: ())
 
     Returns the adversarial images, shape (N, C, H, W), in [0, 1] and within eps of x.
 
@@ -161,6 +164,10 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 
     with torch.no_grad():
         num_classes = model(x[:1]).shape[1]  # the target classes of APGD-T and FAB-T
     components = autoattack_components(model, eps, num_classes, steps, queries, seed, targets)
-    ensemble = torchattacks.MultiAttack(list(components.values()))
+    for name in skip:
+        check_choice("skip", name, list(components))
+    if set(skip) >= set(components):
+        raise ValueError(f"skip={list(skip)!r} is not allowed; it leaves none of {list(components)} to run")
+    ensemble = torchattacks.MultiAttack([attack for name, attack in components.items() if name not in skip])
     with _input_gradients_only(model):
         return ensemble(x, y)

@@ -26,10 +26,14 @@ def _sign_ascent(model: nn.Module, x: Tensor, target: Tensor, start: Tensor, eps
     return x_adv
 
 
-def _uniform_start(x: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
-    """A uniform random point of the eps ball around x, clamped to [0, 1]."""
-    device = generator.device if generator is not None else x.device
-    noise = torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+def _uniform_start(x: Tensor, eps: float, generator: torch.Generator | list[torch.Generator] | None) -> Tensor:
+    """A uniform random point of the eps ball around x, clamped to [0, 1]; ``generator`` is one generator for the
+    batch, or one per point (each point's start then depends on its own generator only)."""
+    if isinstance(generator, list):
+        noise = torch.stack([torch.rand(x.shape[1:], generator=g, dtype=x.dtype) for g in generator]).to(x.device)
+    else:
+        device = generator.device if generator is not None else x.device
+        noise = torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
     return _project(x + (2 * noise - 1) * eps, x, eps)
 
 
@@ -99,7 +103,7 @@ def bim(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10, ste
 
 def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, step_size: float | None = None,
         restarts: int = 1, loss: str = "ce", smoothing: dict | None = None, random_start: bool = True,
-        generator: torch.Generator | None = None) -> Tensor:
+        generator: torch.Generator | None = None, point_seeds: Tensor | None = None) -> Tensor:
     r"""PGD in the paper 'Towards Deep Learning Models Resistant to Adversarial Attacks'
     [https://arxiv.org/abs/1706.06083]
 
@@ -123,6 +127,9 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, ste
         smoothing (dict): the model's {method, alpha, temperature}, for loss="smoothed". (Default: None)
         random_start (bool): start at a random point of the eps ball instead of x. (Default: True)
         generator (torch.Generator): source of the random starts. (Default: None, torch's global RNG)
+        point_seeds (Tensor): one integer seed per example, shape (N,), instead of ``generator``: each
+            example's random starts come from its own seed, so they do not depend on which examples share
+            the batch. (Default: None)
 
     Returns the adversarial images, shape (N, C, H, W), in [0, 1] and within eps of x.
 
@@ -135,8 +142,14 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, ste
     check_positive_int(restarts, "restarts")
     if step_size is not None:
         check_eps(step_size, "step_size")
+    if point_seeds is not None:
+        if generator is not None:
+            raise ValueError("pass generator or point_seeds, not both")
+        if point_seeds.shape != (len(x),):
+            raise ValueError(f"point_seeds has shape {tuple(point_seeds.shape)}; it must be ({len(x)},), one per example")
     objective = attack_loss(loss)
     step_size = 2.5 * eps / steps if step_size is None else step_size
+    per_point = None if point_seeds is None else [torch.Generator().manual_seed(int(s)) for s in point_seeds]
 
     x = x.detach()
     target = attack_target(loss, model, x, y, smoothing)  # from the clean x, whatever the random start
@@ -145,7 +158,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 40, ste
     for _ in range(restarts):
         todo = (~fooled).nonzero().squeeze(1)
         xs, ys = x[todo], y[todo]
-        start = _uniform_start(xs, eps, generator) if random_start else xs
+        generators = generator if per_point is None else [per_point[i] for i in todo.tolist()]
+        start = _uniform_start(xs, eps, generators) if random_start else xs
         x_adv[todo] = _sign_ascent(model, xs, target[todo], start, eps, steps, step_size, objective)
         with torch.no_grad():
             fooled[todo] = model(x_adv[todo]).argmax(dim=1) != ys

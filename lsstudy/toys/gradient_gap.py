@@ -29,6 +29,7 @@ from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in ex
 
 from lsstudy import data, models
 from lsstudy.attacks.gradient import fgsm
+from lsstudy.reference import authors
 from lsstudy.runtime import progress_elsewhere
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
@@ -120,12 +121,31 @@ def study(dataset: str, alphas: list[float], eps: list[float], epochs: int, lr: 
     return pd.DataFrame(norms), pd.DataFrame(accuracy)
 
 
+def _beside_authors(ax, theirs: pd.DataFrame, dataset: str, alpha_order: list[float]) -> None:
+    """The authors' median gaps of ``dataset`` at the box of each alpha of the grid (the others are named)."""
+    mine = theirs[(theirs.metric == "median_gap_l1") & (theirs.dataset == authors.their_dataset(dataset))]
+    box = mine.alpha.round(9).map({round(a, 9): i for i, a in enumerate(alpha_order)})  # the box of each alpha
+    if box.isna().all():
+        return
+    missing = sorted(mine.alpha[box.isna()])
+    authors.draw(ax, mine[box.notna()], x=box.dropna(),
+                 suffix=": median" + (f" (alpha {missing} not in this grid)" if missing else ""))
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.12 * (high - low))  # room for the legend above the data
+    ax.legend(fontsize=7, loc="upper right")
+
+
 MEASURES = {"fgsm": "FGSM (measured)", "pair_attack": "worst case in [0, 1] (exact, linear)",
             "certified": "certified by eps ||theta_y - theta_j||_1"}
 
 
-def figure(norms: pd.DataFrame, accuracy: pd.DataFrame, figure_eps: list[float]) -> Figure:
-    """Class norms and pairwise gaps vs alpha (boxes), and accuracy vs alpha at each ``figure_eps``."""
+def figure(norms: pd.DataFrame, accuracy: pd.DataFrame, figure_eps: list[float],
+           theirs: pd.DataFrame | None = None) -> Figure:
+    """Class norms and pairwise gaps vs alpha (boxes), and accuracy vs alpha at each ``figure_eps``.
+
+    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' median gaps on the same dataset, at the
+    alphas of the grid, are drawn beside the boxes as hollow markers.
+    """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     alpha_order = sorted(norms.alpha.unique())
     for ax, kind, ylabel, title in [
@@ -136,6 +156,8 @@ def figure(norms: pd.DataFrame, accuracy: pd.DataFrame, figure_eps: list[float])
         sns.boxplot(data=sel, x="alpha", y="value", order=alpha_order, ax=ax, color="0.85", fliersize=2)
         ax.set(xlabel="alpha (ALS smoothing mass)", ylabel=ylabel, title=title)
         ax.set_xticks(range(len(alpha_order)), [f"{a:g}" for a in alpha_order])
+    if theirs is not None:
+        _beside_authors(axes[1], theirs, accuracy.dataset.iloc[0], alpha_order)
     ax = axes[2]
     styles = {"fgsm": "-o", "pair_attack": "-s", "certified": "--"}
     colors = sns.color_palette("colorblind", len(figure_eps))

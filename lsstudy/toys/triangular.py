@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from scipy import integrate, optimize
 
 from lsstudy.checks import check_choice
+from lsstudy.reference import authors
 from lsstudy.style import COLORS, NAMES, SMOOTHING_METHODS as METHODS  # no smoothing and the paper's four
 from lsstudy.toys.linear import fit
 
@@ -250,12 +251,31 @@ def _labels(rows: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
-def figure(rows: pd.DataFrame, figure_alpha: float) -> Figure:
+def _beside_authors(ax, at: pd.DataFrame, gamma: float, figure_alpha: float, theirs: pd.DataFrame) -> None:
+    """The authors' Bayes and ALS rows at ``gamma`` (theirs within 0.01: their 0.66 beside 2/3), and our model at
+    their alpha where it was trained and is not the panel's ``figure_alpha``."""
+    mine = theirs[(theirs.dataset == "triangular") & np.isclose(theirs.gamma, gamma, atol=0.01)]
+    for method, part in mine.groupby("method", sort=False):
+        alpha = part.alpha.iloc[0]
+        authors.draw(ax, part, color="k" if method == "bayes" else COLORS[method], bounds=(0.0, 1.0),
+                     suffix=f": {authors.model_name(method, alpha)}, gamma {part.gamma.iloc[0]:g}")
+        ours = at[(at.method == method) & np.isclose(at.alpha, alpha)]
+        if method != "bayes" and not np.isclose(alpha, figure_alpha) and len(ours):
+            ax.plot(ours.eps, ours.analytic_accuracy, ":", color=COLORS[method], lw=1.5,
+                    label=f"{NAMES[method]}, alpha = {alpha:g} (ours, at the authors' alpha)")
+
+
+def figure(rows: pd.DataFrame, figure_alpha: float, theirs: pd.DataFrame | None = None) -> Figure:
     """Per gamma: accuracy vs eps (Bayes curve, alpha = 0, each method at ``figure_alpha``), and the
-    learned threshold vs alpha per method (markers: trained; lines: infinitely many samples)."""
+    learned threshold vs alpha per method (markers: trained; lines: infinitely many samples).
+
+    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' own Bayes and ALS rows are drawn beside the
+    accuracy curves, as hollow markers.
+    """
     gammas = sorted(rows.gamma.unique())
     labels = _labels(rows)
-    fig, axes = plt.subplots(len(gammas), 2, figsize=(10.5, 3.6 * len(gammas)), squeeze=False)
+    fig, axes = plt.subplots(len(gammas), 2, figsize=(10.5, (5.4 if theirs is not None else 3.6) * len(gammas)),
+                             squeeze=False, layout="constrained")
     for row, gamma in zip(axes, gammas):
         at = rows[np.isclose(rows.gamma, gamma)]
         ax = row[0]
@@ -271,9 +291,14 @@ def figure(rows: pd.DataFrame, figure_alpha: float) -> Figure:
                 name += " (collapsed: constant model)"
             ax.plot(sel.eps, sel.analytic_accuracy, color=COLORS[method], lw=1.2)
             ax.plot(sel.eps, sel.accuracy, "o", color=COLORS[method], ms=3.5, label=name)
+        if theirs is not None:
+            _beside_authors(ax, at, gamma, figure_alpha, theirs)
         ax.set(xlabel="eps (shift of x toward the threshold, x units)", ylabel="robust accuracy",
                title=f"gamma = {gamma:.3g}: accuracy under the optimal eps-shift", ylim=(0, 1))
-        ax.legend(fontsize=7, loc="upper right")
+        if theirs is None:
+            ax.legend(fontsize=7, loc="upper right")
+        else:  # below the panel: the authors' entries would cover the curves
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
         ax = row[1]
         ax.axhline(0.0, color="k", ls="--", lw=2, label="Bayes threshold 0")
         thresholds = at.drop_duplicates(["method", "alpha"])
@@ -296,5 +321,4 @@ def figure(rows: pd.DataFrame, figure_alpha: float) -> Figure:
                  f"markers: trained on {n_train:,} samples, measured on {n_test:,}; lines: closed form at the "
                  "learned threshold (left), infinite-sample fit (right); missing markers: collapsed models",
                  fontsize=9)
-    fig.tight_layout()
     return fig

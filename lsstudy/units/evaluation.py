@@ -7,10 +7,10 @@ that arch are evaluated.
 import pandas as pd
 import torch
 
-from lsstudy import baselines, models
+from lsstudy import baselines, ladder, models
 from lsstudy.attacks.gradient import pgd
 from lsstudy.diagnostics import point_diagnostics
-from lsstudy.evaluate import evaluate
+from lsstudy.evaluate import evaluate, row_key
 from lsstudy.grid import RunConfig
 from lsstudy.runtime import default_device
 
@@ -60,20 +60,38 @@ def grid_plan(attack: dict) -> dict:
     grid under both protocols, the minimum-norm attacks on the first ``min_norm_size`` points) and the
     selection attack. The strong evaluation runs where the verdict is made (``confirm_plan``)."""
     linf, min_norm = attack_specs(attack)
-    return {"linf": linf, "min_norm": min_norm,
+    return {"linf": linf, "cascade": False, "min_norm": min_norm,
             "min_norm_size": attack["min_norm_size"], "selection": selection_specs(attack),
             "batch_size": attack["batch_size"]}
 
 
+def autoattack_repeats(strong: dict, autoattack: dict) -> list[str]:
+    """AutoAttack's components that the strong evaluation already runs with the same settings and seed: its
+    APGD-CE (one restart) when ``apgd_steps`` equals its steps, its Square when ``square_queries`` equals its
+    queries. A cascade that ran those need not run them again."""
+    repeats = []
+    if strong["apgd_steps"] == autoattack["steps"]:
+        repeats.append("apgd-ce")
+    if strong["square_queries"] == autoattack["queries"]:
+        repeats.append("square")
+    return repeats
+
+
 def confirm_plan(attack: dict, confirm: dict) -> dict:
-    """What the confirm stage runs on the chosen configurations: at each strong eps, FGSM and BIM (both
-    protocols), the strong evaluation and AutoAttack's ensemble at ``confirm.autoattack``'s budgets."""
+    """What the confirm stage runs on the chosen configurations, as a cascade in the ladder's order
+    (``lsstudy.ladder``): at each strong eps, BIM and FGSM (both protocols; FGSM on every point, so its own
+    accuracy stays known), the strong evaluation and AutoAttack's ensemble at ``confirm.autoattack``'s budgets,
+    less the components the strong evaluation already ran (``autoattack_repeats``)."""
     eps = attack["strong"]["eps"]
-    linf = [{"attack": "fgsm", "eps": eps, "loss": loss} for loss in attack["protocols"]]
-    linf += [{"attack": "bim", "eps": eps, "loss": loss, "steps": attack["bim_steps"]} for loss in attack["protocols"]]
-    linf += strong_specs(attack["strong"])
-    linf.append({"attack": "autoattack", "eps": eps, **confirm["autoattack"]})
-    return {"linf": linf, "min_norm": [], "min_norm_size": 0, "selection": [], "batch_size": attack["batch_size"]}
+    specs = [{"attack": "fgsm", "eps": eps, "loss": loss, "standalone": True} for loss in attack["protocols"]]
+    specs += [{"attack": "bim", "eps": eps, "loss": loss, "steps": attack["bim_steps"]} for loss in attack["protocols"]]
+    specs += strong_specs(attack["strong"])
+    specs.append({"attack": "autoattack", "eps": eps, **confirm["autoattack"],
+                  "skip": autoattack_repeats(attack["strong"], confirm["autoattack"])})
+    rank = {pair: i for i, pair in enumerate(ladder.ORDER)}
+    linf = sorted(specs, key=lambda spec: rank.get(row_key(spec), len(rank)))  # off the ladder (unbounded): last
+    return {"linf": linf, "cascade": True, "min_norm": [], "min_norm_size": 0, "selection": [],
+            "batch_size": attack["batch_size"]}
 
 
 def attacked_smoothing(run: RunConfig) -> dict:
@@ -113,7 +131,7 @@ def evaluate_model(payload: dict, context: dict) -> dict:
     options = {"smoothing": attacked_smoothing(run), "batch_size": plan["batch_size"], "seed": run.seed,
                "progress": False}
     seconds: dict = {}
-    tables = [evaluate(model, x, y, linf, timings=seconds, **options)]
+    tables = [evaluate(model, x, y, linf, timings=seconds, cascade=plan["cascade"], **options)]
     if plan["min_norm"]:
         n = plan["min_norm_size"]
         tables.append(evaluate(model, x[:n], y[:n], plan["min_norm"], timings=seconds, **options)
