@@ -8,9 +8,9 @@ for the LeNets of mnist5k and of cifar10_5k:
 1. the engine (``lsstudy.grid_training.train_runs``) training 64 LeNets (seeds 0 to 63, no smoothing and ALS at
    alpha 0.1 in turn) for 5 epochs of the default study's recipe: one at a time (``engine.stack`` 1) against one stack
    of 64 (``engine.stack`` 64); seconds, speed-up, mean clean accuracy, the largest weight difference between the two;
-2. PGD (cross-entropy, 10 steps, eps 0.1 on MNIST and 8/255 on CIFAR-10, no random start, 500 test images a model) on
-   the 64 trained models: one at a time against one ``StackedModel`` of the 64 on the 32,000 images; the share of the
-   points whose example is the same;
+2. PGD (cross-entropy, 10 steps, eps 0.1 on MNIST and 8/255 on CIFAR-10, 500 test images a model; no random start:
+   starts by point, ``point_seeds``, are drawn on the CPU, the same either way) on the 64 trained models: one at a time
+   against one ``StackedModel`` of the 64 on the 32,000 images; the share of the points whose example is the same;
 3. lsstudy's choice of the LeNets' first layer on a GPU: PGD on one MNIST LeNet with ``conv_pool``'s phases against the
    plain cuDNN convolution lsstudy uses there.
 Writes benchmarks/results/gpu_stacked[_tiny].md, and a copy to $OUT when that is set.

@@ -9,9 +9,9 @@ LeNet of mnist5k, M = 8 models each (seeds 0 to 7; methods none, ALS, SLS and BL
   training images: ``lsstudy.train.train`` for each model, then ``lsstudy.train_stack.train_stack`` for all; the
   largest weight difference of a model between the two, relative to the tensor's largest weight, and for scale the
   same between the models trained alone with 2 torch threads and with 1;
-- PGD: ``lsstudy.attacks.gradient.pgd`` (cross-entropy, eps 0.1, 10 steps, no random start: a start that depends on
-  its batch would differ) on 200 test images per model, each model alone, then the M models as one
-  ``StackedModel`` on the M x 200 images; the share of the points whose example is the same. Median of 3 rounds.
+- PGD: ``lsstudy.attacks.gradient.pgd`` (cross-entropy, eps 0.1, 10 steps, no random start: starts by point,
+  ``point_seeds``, cost the same either way) on 200 test images per model, each model alone, then the M models as
+  one ``StackedModel`` on the M x 200 images; the share of the points whose example is the same. Median of 3 rounds.
 Writes benchmarks/results/stacked[_quick].md; the last line printed is ``stacked speedup train <x> pgd <x>`` (the
 LeNet's).
 """

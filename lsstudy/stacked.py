@@ -12,7 +12,8 @@ what the global generator draws in one model's ``lsstudy.train.train`` (Dropout2
 
 ``Stack``: (M, n, C, H, W) -> (M, n, K); ``StackedModel``: the same on the M chunks of a (M n, C, H, W) batch, model m
 on chunk m, so an attack that attacks the whole batch at every call runs on it unchanged (FGSM, BIM, PGD with one
-restart; not attacks that call the model on the points still unbroken only, as PGD's later restarts do).
+restart, its random starts by ``point_seeds``; not attacks that call the model on the points still unbroken only, as
+PGD's later restarts do: the chunks are then lost).
 """
 
 import copy
