@@ -36,13 +36,14 @@ lab: $(INSTALLED)
 test: $(INSTALLED)
 	python -m pytest -q
 
-# The CPU benchmarks (docs/benchmarks.md); benchmarks/gpu.py needs a GPU (PYTHONPATH=. python3 benchmarks/gpu.py).
+# The CPU benchmarks (docs/benchmarks.md); benchmarks/gpu*.py need a GPU (PYTHONPATH=. python3 benchmarks/gpu.py).
 bench: $(INSTALLED)
 	python benchmarks/loss_overhead.py
 	python benchmarks/attacks_vs_torchattacks.py
 	python benchmarks/autoattack_cost.py
 	python benchmarks/engine.py
 	python benchmarks/lenet_throughput.py
+	python benchmarks/stacked.py
 
 
 # The docs' gallery: copies of a few default-study figures (figures/ is a DVC output, not in git).

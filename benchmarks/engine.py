@@ -43,7 +43,7 @@ def study_slice(quick: bool) -> dict:
 
 def run(settings: dict, data_settings: dict, workers: int, threads: int, root: Path) -> dict:
     """Train and attack the grid; seconds of each, with the engine settings given."""
-    executor = {"executor": "local", "workers": workers, "threads_per_unit": threads, "gpus_per_unit": 0.25}
+    executor = {"executor": "local", "workers": workers, "threads_per_unit": threads, "gpus_per_unit": 0.25, "stack": 1}
     quiet = lambda _: None  # noqa: E731
     start = time.perf_counter()
     train_grid("mnist5k", settings["base"], settings["train"], executor, data_settings, root, say=quiet)

@@ -73,7 +73,7 @@ def train_slice(study: str, archs: list[str], methods: list, quick: bool, folder
     train = {**train, "archs": archs}
     if quick:
         train["epochs"], confirm = 2, {**confirm, "test_size": 60}
-    engine_settings = {"executor": "local", "workers": "auto", "threads_per_unit": 1, "gpus_per_unit": 0.25}
+    engine_settings = {"executor": "local", "workers": "auto", "threads_per_unit": 1, "gpus_per_unit": 0.25, "stack": 1}
     data_settings = params.load_params(ROOT / "params.yaml")["data"]
     runs = [RunConfig(base["dataset"], arch, method, alpha,
                       train["distillation"]["temperature"] if method == "distillation" else train["temperature"], 0)

@@ -97,7 +97,8 @@ def packing(size: dict) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as scratch:
         for workers in [1, 4]:
-            engine = {"executor": "local", "workers": workers, "threads_per_unit": 1, "gpus_per_unit": 1 / workers}
+            engine = {"executor": "local", "workers": workers, "threads_per_unit": 1, "gpus_per_unit": 1 / workers,
+                      "stack": 1}
             start = time.perf_counter()
             metas = train_runs("gpu-check", runs, Path(scratch) / f"w{workers}", base, recipe, engine,
                                {"root": "data/raw", "download": False}, ROOT, say=lambda _: None)

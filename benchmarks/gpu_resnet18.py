@@ -84,7 +84,7 @@ def main() -> None:
     size = SIZES["tiny" if tiny else "full"]
     base, train, attack, confirm = settings(size)
     grid, source = runs(size["arch"], size["alphas"])
-    engine = {"executor": "local", "workers": "auto", "threads_per_unit": 1, "gpus_per_unit": 0.25}
+    engine = {"executor": "local", "workers": "auto", "threads_per_unit": 1, "gpus_per_unit": 0.25, "stack": 1}
     test = test_split(base, DATA, ROOT)
     with tempfile.TemporaryDirectory() as scratch:
         models_dir = Path(scratch) / "models"

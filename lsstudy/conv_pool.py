@@ -101,7 +101,7 @@ def _phase_max(values: Tensor) -> tuple[Tensor, Tensor]:
     N, C4, H, W = values.shape
     C = C4 // len(PHASES)
     # the phases as a 2x2 window over C H W channels, channels-last: max_pool2d's fast kernel, and its tie rule
-    pooled, window = F.max_pool2d(values.view(N, 2, 2, C * H * W).permute(0, 3, 1, 2), 2, return_indices=True)
+    pooled, window = F.max_pool2d(values.reshape(N, 2, 2, C * H * W).permute(0, 3, 1, 2), 2, return_indices=True)
     return pooled.view(N, C, H, W), window.view(N, C, H, W)
 
 
@@ -149,6 +149,6 @@ class _Gradients(torch.autograd.Function):
             # conv output gradient in block layout (N, phase, C, a, b, i, j), output pixel (4 i + 2 a + ry, 4 j + 2 b + rx)
             blocks = grad.new_zeros(N, len(PHASES), C, 2, 2, h, w)
             by_window = (N, 1, C, h, 2, w, 2)  # pooled pixel (2 i + a, 2 j + b)
-            blocks.permute(0, 1, 2, 5, 3, 6, 4).scatter_(1, window.view(by_window), grad.view(by_window))
+            blocks.permute(0, 1, 2, 5, 3, 6, 4).scatter_(1, window.view(by_window), grad.reshape(by_window))
             x_grad = F.pixel_shuffle(F.conv_transpose2d(blocks.view(N, BLOCK * BLOCK * C, h, w), _block_kernels(weight)), BLOCK)
         return None, None, x_grad, None, grad if ctx.needs_input_grad[4] else None

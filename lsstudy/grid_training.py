@@ -1,7 +1,10 @@
 """The grid's training: which models are new, the engine to train them, and their checkpoints.
 
 A checkpoint is reused while its recipe, the training data and the digest of the training code (every file
-the training unit imports) are unchanged; see ``lsstudy.study``.
+the training unit imports) are unchanged; see ``lsstudy.study``. With ``engine.stack`` above 1, label-smoothing
+models of one arch are trained in stacks (``lsstudy.stacked``), whose grouped kernels add in their own order: the
+stack a model was trained in is then part of its key, and which models share a stack is fixed by the runs asked
+for and ``engine.stack`` alone (``stacks``), never by which of them are trained already.
 """
 
 from dataclasses import asdict
@@ -10,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from lsstudy import baselines, engine, models
-from lsstudy.grid import RunConfig, grid, longest_first, transfer_sources
+from lsstudy.grid import ARCH_COST, METHOD_COST, RunConfig, grid, transfer_sources
+from lsstudy.stacked import STACKABLE
 from lsstudy.study import code_digest, load_split, tensor_digest, test_split
-from lsstudy.units.training import train_model
+from lsstudy.units.training import train_models
 
 TRAIN_RECIPE_KEYS = ["epochs", "lr", "momentum", "batch_size", "val_fraction", "patience", "plateau_loss"]
 TRAINING_UNIT = "lsstudy.units.training"
@@ -38,44 +42,69 @@ def _reusable(path: Path, key: dict, say) -> dict | None:
     return meta if meta.get("key") == key else None
 
 
+def stacks(runs: list[RunConfig], size: int) -> list[list[RunConfig]]:
+    """``runs`` in units of training: the label-smoothing models of each arch of ``STACKABLE`` and dataset, in
+    consecutive groups of ``size`` in the order of ``runs`` (the last group of each may be smaller); every other
+    model (baselines, other archs) alone."""
+    groups, alone = {}, []
+    for run in runs:
+        if size > 1 and run.arch in STACKABLE and run.method not in baselines.BASELINES:
+            groups.setdefault((run.arch, run.dataset), []).append(run)
+        else:
+            alone.append([run])
+    return [kind[i : i + size] for kind in groups.values() for i in range(0, len(kind), size)] + alone
+
+
+def _cost(group: list[RunConfig]) -> int:
+    """The unit's rough cost, so that the engine starts the longest units first (see ``lsstudy.grid.ARCH_COST``)."""
+    return len(group) * ARCH_COST.get(group[0].arch, 10) * METHOD_COST.get(group[0].method, 1)
+
+
 def train_runs(study: str, runs: list[RunConfig], models_dir: Path, base: dict, train: dict, engine_settings: dict,
                data_settings: dict, root: Path, say=print, description: str = "train") -> dict[RunConfig, dict]:
     """Train every model of ``runs`` that has no checkpoint in ``models_dir`` with the same key yet (recipe,
-    training data, training code); return every run's checkpoint meta (its history, clean accuracy, key).
+    training data, training code, and its stack's models if it was trained in one); return every run's checkpoint
+    meta (its history, clean accuracy, key).
 
     Checkpoints go to <models_dir>/<arch>/. Others found there are kept and ignored (a narrowed grid never
-    destroys trained models); one that cannot be read is named and trained again.
+    destroys trained models); one that cannot be read is named and trained again. A stack with any model to train
+    trains all of its models again (the same numbers for those already there).
     """
     root = Path(root)
     x, y = load_split(base, data_settings, "train", root)
     x_test, y_test = test_split(base, data_settings, root)
     code, data_digest = code_digest(TRAINING_UNIT), tensor_digest(x, y, x_test, y_test)
-    metas, units = {}, []
-    for run in longest_first(runs):
-        key = _recipe(run, train, code, data_digest)
-        meta = _reusable(run.checkpoint(models_dir), key, say)
-        if meta is not None:
-            metas[run] = meta
+    metas, units, reused = {}, [], 0
+    for group in sorted(stacks(runs, engine_settings["stack"]), key=_cost, reverse=True):  # stable: ties keep order
+        keys = [_recipe(run, train, code, data_digest) for run in group]
+        if len(group) > 1:
+            keys = [{**key, "stack": [run.name for run in group]} for key in keys]
+        reusable = [_reusable(run.checkpoint(models_dir), key, say) for run, key in zip(group, keys)]
+        if all(meta is not None for meta in reusable):
+            metas |= dict(zip(group, reusable))
+            reused += 1
         else:
-            units.append(engine.Unit(run.label(study), {"run": run, "recipe": key["recipe"], "options": key["options"],
-                                                        "key": key}))
+            label = group[0].label(study) + (f" and {len(group) - 1} more in its stack" if len(group) > 1 else "")
+            units.append(engine.Unit(label, {"runs": group, "recipe": keys[0]["recipe"], "options": keys[0]["options"],
+                                             "keys": keys}))
     wanted = {run.checkpoint(models_dir) for run in runs}
     others = [p for p in Path(models_dir).glob("*/*.pt") if p not in wanted]
     if others:
         say(f"{len(others)} checkpoint(s) in {models_dir} are not in the grid: kept, and ignored")
-    say(f"{study}: {len(metas)} of {len(runs)} models already trained; training {len(units)}")
+    say(f"{study}: {len(metas)} of {len(runs)} models already trained; training {len(runs) - len(metas)}"
+        + (f" in {len(units)} units" if any(len(u.payload["runs"]) > 1 for u in units) else ""))
 
-    def save(unit: engine.Unit, result: dict) -> None:
-        run = unit.payload["run"]
-        model = models.build(run.arch, run.dataset)
-        model.load_state_dict(result["state_dict"])
-        meta = {**asdict(run), "key": unit.payload["key"], "clean_accuracy": result["clean_accuracy"],
-                "history": result["history"].to_dict("list")}
-        models.save(model, run.checkpoint(models_dir), **meta)
-        metas[run] = meta
+    def save(unit: engine.Unit, results: list[dict]) -> None:
+        for run, key, result in zip(unit.payload["runs"], unit.payload["keys"], results):
+            model = models.build(run.arch, run.dataset)
+            model.load_state_dict(result["state_dict"])
+            meta = {**asdict(run), "key": key, "clean_accuracy": result["clean_accuracy"],
+                    "history": result["history"].to_dict("list")}
+            models.save(model, run.checkpoint(models_dir), **meta)
+            metas[run] = meta
 
-    engine.run(train_model, units, {"train": (x, y), "test": (x_test, y_test)}, engine_settings, save,
-               description=f"{description} {study}", reused=len(metas))
+    engine.run(train_models, units, {"train": (x, y), "test": (x_test, y_test)}, engine_settings, save,
+               description=f"{description} {study}", reused=reused)
     return metas
 
 

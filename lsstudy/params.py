@@ -112,6 +112,7 @@ class Engine(Section):
                                         "it must be an integer >= 1 or 'auto' (one per core)")]
     threads_per_unit: Count
     gpus_per_unit: GpuShare
+    stack: Count
 
 
 class Data(Section):

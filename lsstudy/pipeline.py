@@ -36,6 +36,7 @@ class Stage:
     per_study: bool = True
     loads_data: bool = False
     runs_units: bool = False  # its results depend on engine.threads_per_unit (float summation order)
+    trains: bool = False  # it trains models: its results depend on engine.stack too
 
     @property
     def notebook(self) -> str:
@@ -50,11 +51,11 @@ class Stage:
 
 STAGES = {stage.name: stage for stage in [
     Stage("train", ("base", "train"), outputs=("models/{study}/grid", "results/{study}/train"),
-          loads_data=True, runs_units=True),
+          loads_data=True, runs_units=True, trains=True),
     Stage("attack", ("base", "train", "attack"), inputs=("models/{study}/grid",),
           outputs=("results/{study}/attack",), loads_data=True, runs_units=True),
     Stage("confirm", ("base", "train", "attack", "confirm"), inputs=("models/{study}/grid", "results/{study}/attack"),
-          outputs=("models/{study}/confirm", "results/{study}/confirm"), loads_data=True, runs_units=True),
+          outputs=("models/{study}/confirm", "results/{study}/confirm"), loads_data=True, runs_units=True, trains=True),
     Stage("figures", ("base", "train", "attack", "figures"),
           inputs=("results/{study}/train", "results/{study}/attack"),
           outputs=("results/{study}/figures",), plots=("figures/{study}/paper",)),
@@ -165,6 +166,8 @@ def _stage_entry(stage: Stage, root: Path) -> dict:
     params = []
     if stage.runs_units:
         params.append("engine.threads_per_unit")
+    if stage.trains:
+        params.append("engine.stack")
     if stage.loads_data:
         params.append("data")
     if stage.per_study:

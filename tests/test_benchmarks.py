@@ -1,6 +1,6 @@
 """The GPU scripts at their tiny sizes on the CPU: the code a GPU run will execute, checked before device time is
 spent on it; and the CPU benchmarks at their quick sizes. Opt-in (`pytest -m slow tests/test_benchmarks.py`, about
-3 minutes on 2 cores)."""
+4 minutes on 2 cores)."""
 
 import os
 import re
@@ -25,7 +25,9 @@ def copy(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script, rows", [("gpu", ["ResNet18 (CIFAR) training", "APGD-CE on ResNet18", "engine:"]),
-                                          ("gpu_resnet18", ["| none | 0 |", "| adversarial | 0.1 |"])])
+                                          ("gpu_resnet18", ["| none | 0 |", "| adversarial | 0.1 |"]),
+                                          ("gpu_stacked", ["mnist5k LeNets x 1 epochs, one at a time", "cifar10_5k LeNets",
+                                                           "one StackedModel", "conv_pool's phases"])])
 def test_a_gpu_script_runs_at_its_tiny_size_on_the_cpu(copy, script, rows):
     env = {**os.environ, "PYTHONPATH": str(copy), "CUDA_VISIBLE_DEVICES": ""}
     env.pop("OUT", None)
@@ -36,10 +38,13 @@ def test_a_gpu_script_runs_at_its_tiny_size_on_the_cpu(copy, script, rows):
 
 
 @pytest.mark.slow
-def test_the_lenet_throughput_benchmark_runs_quick_and_ends_with_its_percentage(copy):
-    run = subprocess.run([sys.executable, "benchmarks/lenet_throughput.py", "--quick"], cwd=copy, check=True,
+@pytest.mark.parametrize("script, last, rows", [
+    ("lenet_throughput", r"lenet \d+% of gemm", ["GFLOP/s", "MNIST LeNet, plain", "MNIST LeNet, lsstudy",
+                                                  "CIFAR LeNet, lsstudy", "MNIST MLP"]),
+    ("stacked", r"stacked speedup train \d+\.\d\d pgd \d+\.\d\d", ["| linear |", "| mlp |", "| lenet |"])])
+def test_a_cpu_benchmark_runs_quick_and_ends_with_its_summary_line(copy, script, last, rows):
+    run = subprocess.run([sys.executable, f"benchmarks/{script}.py", "--quick"], cwd=copy, check=True,
                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(copy)})
-    assert re.fullmatch(r"lenet \d+% of gemm", run.stdout.splitlines()[-1]), run.stdout
-    report = (copy / "benchmarks" / "results" / "lenet_throughput_quick.md").read_text()
-    assert "GFLOP/s" in report and all(row in report for row in ["MNIST LeNet, plain", "MNIST LeNet, lsstudy",
-                                                                   "CIFAR LeNet, lsstudy", "MNIST MLP"]), report
+    assert re.fullmatch(last, run.stdout.splitlines()[-1]), run.stdout
+    report = (copy / "benchmarks" / "results" / f"{script}_quick.md").read_text()
+    assert all(row in report for row in rows), report

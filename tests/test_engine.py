@@ -26,7 +26,7 @@ def square_or_fail(payload, context):
 
 
 def settings(workers: int) -> dict:
-    return {"executor": "local", "workers": workers, "threads_per_unit": 1, "gpus_per_unit": 0.25}
+    return {"executor": "local", "workers": workers, "threads_per_unit": 1, "gpus_per_unit": 0.25, "stack": 1}
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -15,7 +15,7 @@ from lsstudy.grid_attacks import attack_grid
 from lsstudy.grid_training import train_grid
 
 HERE = Path(__file__).resolve().parent
-ENGINE = {"executor": "local", "workers": 2, "threads_per_unit": 1, "gpus_per_unit": 0.25}
+ENGINE = {"executor": "local", "workers": 2, "threads_per_unit": 1, "gpus_per_unit": 0.25, "stack": 1}
 
 pytestmark = pytest.mark.ray
 
