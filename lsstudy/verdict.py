@@ -5,15 +5,16 @@ the paper's protocol, the robust accuracy (the per-point worst case over every a
 only if every attack failed on it), what each attack of the ladder added to the ones before it, and the
 sanity flags of ``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed
 model of the same seed, on the same points, one step of the evaluation ladder (``lsstudy.ladder``) at a time:
-the gain, a paired bootstrap interval over seeds and points (``lsstudy.bootstrap``) and a call corrected for
-the whole table (Holm). ``reproduction`` is the paper's own choice and protocol on the grid's points, labelled
+the gain, its variance over seeds and points, a t-interval and a call corrected within its family of calls
+(Holm; ``lsstudy.inference``); ``variance_components`` and ``power`` say where the noise comes from and what the
+design can detect. ``reproduction`` is the paper's own choice and protocol on the grid's points, labelled
 as such.
 """
 
 import numpy as np
 import pandas as pd
 
-from lsstudy import bootstrap, sanity
+from lsstudy import components, inference, sanity
 from lsstudy.evaluate import points_mask
 from lsstudy.ladder import LADDER, ORDER, PAPER_PROTOCOL
 from lsstudy.style import BASELINES, arch_order, eps_label, method_order
@@ -95,18 +96,32 @@ def ladder_masks(results: pd.DataFrame, strong_eps: list[float]) -> pd.DataFrame
 
 
 CONFIGURATION = ["dataset", "arch", "method", "alpha", "temperature"]
+FAMILIES = ("every attack", "paper's protocol", "baselines")
 
 
-def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, resamples: int, seed: int = 0) -> pd.DataFrame:
+def _family(kind: str, order: int, first: int, last: int) -> str:
+    """Which family of calls a row belongs to ("" for the ladder's steps between its ends, not called): label
+    smoothing under every attack (the study's question), label smoothing under the paper's protocol (the
+    reproduction), and the baseline defences at both ends (the evaluation's controls). Each family has its own
+    Holm correction, so a question is not made harder to answer by calls of another kind."""
+    if order not in (first, last):
+        return ""
+    if kind == "baseline defence":
+        return "baselines"
+    return "every attack" if order == last else "paper's protocol"
+
+
+def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, delta: float) -> pd.DataFrame:
     """For each method at its ``chosen`` configuration (columns of ``CONFIGURATION`` and eps), its gain over the
     unsmoothed model of the same arch and seed at each step of the ladder (``ladder_masks``): the gain in
-    robust accuracy, the 95% paired bootstrap interval over seeds and points, the bootstrap p-value and the
-    smallest gain the design could detect (80% power, at ``level``). The table's calls are the first step
-    (the paper's protocol) and the last (every attack) of each method and eps: their p-values are
-    Holm-adjusted together and called "gain", "loss", "no gain" or "no interval"; the steps between show
-    how the gain falls and are "not called". Seeds without an unsmoothed model are left out."""
+    robust accuracy, its variance components over seeds and points, the (1 - ``level``) t-interval, the
+    p-values of no difference and of a gain of ``delta`` or more (``lsstudy.inference``). The first step (the
+    paper's protocol) and the last (every attack) are called, Holm-corrected within their ``family``
+    (``FAMILIES``); the steps between show how the gain falls and are "not called". Seeds without an
+    unsmoothed model are left out."""
     at = masks.merge(chosen[CONFIGURATION + ["eps"]], on=CONFIGURATION + ["eps"])
     plain = masks[masks["method"] == "none"].set_index(["arch", "eps", "order", "seed"])["robust"]
+    first, last = masks["order"].min(), masks["order"].max()
     rows, pairs = [], []
     for (arch, method, alpha, temperature, eps, order, step), group in at[at["method"] != "none"].groupby(
             ["arch", "method", "alpha", "temperature", "eps", "order", "step"], sort=False):
@@ -114,61 +129,84 @@ def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, resamples: in
         method_masks = np.stack(group["robust"].to_numpy())
         none_masks = np.stack([plain[(arch, eps, order, s)] for s in group["seed"]])
         pairs.append((method_masks, none_masks))
+        kind = "baseline defence" if method in BASELINES else "label smoothing"
         rows.append({"dataset": group["dataset"].iloc[0], "arch": arch, "method": method, "alpha": alpha,
                      "temperature": temperature, "eps": eps, "order": order, "step": step,
-                     "accuracy": method_masks.mean(), "accuracy_none": none_masks.mean(),
-                     "seeds": len(group), "points": method_masks.shape[1]})
+                     "accuracy": method_masks.mean(), "accuracy_none": none_masks.mean(), "kind": kind,
+                     "family": _family(kind, order, first, last)})
     if not rows:
         raise ValueError("no method has an unsmoothed model of the same seed to compare with")
-    ends = {masks["order"].min(), masks["order"].max()}
-    stats = bootstrap.gain_family(pairs, n_resamples=resamples, level=level, seed=seed,
-                                  called=[row["order"] in ends for row in rows])
+    stats: list = [None] * len(rows)
+    for name in [*FAMILIES, ""]:
+        members = [i for i, row in enumerate(rows) if row["family"] == name]
+        if members:
+            found = inference.family([pairs[i] for i in members], delta, level, called=[bool(name)] * len(members))
+            for i, stat in zip(members, found):
+                stats[i] = stat
     out = pd.DataFrame([{**row, **stat} for row, stat in zip(rows, stats)])
-    out["kind"] = np.where(out["method"].isin(BASELINES), "baseline defence", "label smoothing")
     rank = {method: i for i, method in enumerate(method_order(out["method"]))} | {
         arch: i for i, arch in enumerate(arch_order(out["arch"]))}
     return out.sort_values(["arch", "eps", "method", "order"], key=lambda c: c.map(rank) if c.name in ("arch", "method")
                            else c, ignore_index=True)
 
 
-def calls(gains_table: pd.DataFrame) -> int:
-    """How many calls the table makes (the size of the Holm family)."""
-    return int(gains_table["p_holm"].notna().sum())
+def calls(gains_table: pd.DataFrame, family: str = "every attack") -> int:
+    """How many comparisons ``family`` calls (each is two tests in its Holm correction)."""
+    return int((gains_table["family"] == family).sum())
 
 
-def smallest_p(family: int, resamples: int) -> float:
-    """The smallest Holm-adjusted p-value ``family`` calls can reach with ``resamples`` replicates: if it is
-    above the level, no call of the table can be "gain" or "loss", whatever the data."""
-    return min(1.0, family * 2 / (resamples + 1))
+def variance_components(gains_table: pd.DataFrame) -> pd.DataFrame:
+    """Per comparison of the study's question (label smoothing under every attack): how much of its gain's
+    variance comes from training seeds and how much from test points (``lsstudy.components``), as components
+    and as shares of the variance of the mean gain of this design."""
+    rows = gains_table[gains_table["family"] == "every attack"]
+    out = rows[["dataset", "arch", "eps", "method", "alpha", "temperature", "seeds", "points", "gain", "se",
+                "var_seed", "var_point", "var_residual"]].copy()
+    variance = out["se"] ** 2
+    out["share_seeds"] = (out["var_seed"] / out["seeds"]) / variance
+    out["share_points"] = (out["var_point"] / out["points"]) / variance
+    out["share_residual"] = (out["var_residual"] / (out["seeds"] * out["points"])) / variance
+    return out.reset_index(drop=True)
 
 
-def power(gains_table: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Per dataset, arch and eps, at the last step of the ladder: the seeds and points behind each gain and the
-    smallest gain the study could detect with 80% power (normal approximation, from the bootstrap standard
-    error: median over the methods), at ``level`` and at the level the first Holm step asks for
-    (``level`` / number of calls in the table)."""
-    last = gains_table[gains_table["order"] == gains_table["order"].max()]
-    family = calls(gains_table)
-    out = (last.groupby(["dataset", "arch", "eps"], sort=False)
-           .agg(seeds=("seeds", "max"), points=("points", "max"), se=("se", "median")).reset_index())
-    out["min_detectable_gain"] = [bootstrap.min_detectable_gain(se, level) for se in out["se"]]
-    out["min_detectable_gain_holm"] = [bootstrap.min_detectable_gain(se, level / family) for se in out["se"]]
-    out["calls_in_table"] = family
-    return out
+def power(gains_table: pd.DataFrame, level: float, delta: float, points_available: int) -> pd.DataFrame:
+    """Per dataset, arch and eps, for the calls of the study's question (label smoothing under every attack):
+    the design (seeds x points), the median standard error over the methods, the smallest gain it detects with
+    80% power at Holm's strictest step (``level`` / tests of the family) by the t approximation and the power a
+    simulation of that design finds there (from the components of the comparison of median standard error,
+    ``inference.simulated_power``), and the seeds a gain of ``delta`` would need at this many points and at all
+    ``points_available``."""
+    rows = gains_table[gains_table["family"] == "every attack"]
+    strictest = level / (2 * len(rows))
+    out = []
+    for (dataset, arch, eps), group in rows.groupby(["dataset", "arch", "eps"], sort=False):
+        typical = group.iloc[(group["se"] - group["se"].median()).abs().argsort().iloc[0]]
+        c = components.Components(int(typical["seeds"]), int(typical["points"]), typical["gain"], typical["var_seed"],
+                                  typical["var_point"], typical["var_residual"], typical["se"], typical["df"])
+        detectable = inference.min_detectable_gain(c.se, c.df, strictest)
+        out.append({"dataset": dataset, "arch": arch, "eps": eps, "seeds": c.seeds, "points": c.points,
+                    "se": group["se"].median(), "tests_in_family": 2 * len(rows), "level_strictest": strictest,
+                    "min_detectable_gain": detectable,
+                    "simulated_power": inference.simulated_power(c, detectable, strictest, runs=1000),
+                    "delta": delta, "seeds_for_delta": inference.seeds_needed(c, delta, c.points, strictest),
+                    "points_available": points_available,
+                    "seeds_for_delta_all_points": inference.seeds_needed(c, delta, points_available, strictest)})
+    return pd.DataFrame(out)
 
 
-def reproduction(masks: pd.DataFrame, level: float, resamples: int, seed: int = 0) -> pd.DataFrame:
+def reproduction(masks: pd.DataFrame, level: float, delta: float) -> pd.DataFrame:
     """The paper's own evaluation on the grid, labelled as such: each method at the alpha (and BLS
     temperature) with the highest mean accuracy under the paper's protocol (the ladder's first step of
     ``masks``) on the very points then reported (the paper's choice: it flatters every method; ties go to
-    the smaller alpha, then temperature), and its gain under that protocol, with the paired bootstrap
-    interval (not corrected for the table)."""
+    the smaller alpha, then temperature), and its gain under that protocol, with its t-interval (not
+    corrected, and not called: a choice made on the reported points is no evidence)."""
     configuration = CONFIGURATION + ["eps"]
     paper = masks[masks["order"] == 0]
     means = paper.groupby(configuration, as_index=False)["accuracy"].mean().sort_values(configuration)
     best = means.loc[means.groupby(["dataset", "arch", "method", "eps"])["accuracy"].idxmax()]
-    table = gains(paper, best, level, resamples, seed)
-    return table.drop(columns=["p_holm", "call"]).rename(columns={"step": "protocol"})
+    table = gains(paper, best, level, delta)
+    return table.drop(columns=["family", "p_holm", "p_below_holm", "largest_gain_not_excluded", "call"]).rename(
+        columns={"step": "protocol"})
 
 
 def metrics(verdict: pd.DataFrame, chosen: pd.DataFrame) -> dict:
@@ -191,8 +229,8 @@ def _interval(row) -> str:
 def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.DataFrame) -> pd.DataFrame:
     """The verdict in one table, per arch, eps and method: the paper's own choice and protocol
     (``reproduction``), then each method at its configuration chosen on the selection points: its gain under
-    the paper's protocol and under every attack with AutoAttack (interval and Holm call), and how many of its
-    seeds a sanity check flags (``confirmed``: ``verdict_table`` of the confirm stage)."""
+    the paper's protocol and under every attack with AutoAttack (interval and call; where unresolved, the
+    largest gain its family does not exclude), and how many of its seeds a sanity check flags (``confirmed``: ``verdict_table`` of the confirm stage)."""
     first, last = gains_table["order"].min(), gains_table["order"].max()
     flagged = confirmed.groupby(CONFIGURATION + ["eps"], sort=False)["masking_suspected"].agg(["sum", "count"])
     rows = []
@@ -208,6 +246,8 @@ def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.D
             "chosen alpha (T)": f"{every['alpha']:g}" + (f" ({every['temperature']:g})" if key[2] == "boltzmann" else ""),
             "gain, paper's protocol": _interval(paper), "call (paper's protocol)": paper["call"],
             "gain, every attack + AutoAttack": _interval(every), "call": every["call"],
+            "largest gain not excluded": (f"{every['largest_gain_not_excluded']:+.3f}"
+                                          if every["call"] == "unresolved" else ""),
             "robust accuracy (none)": f"{every['accuracy']:.3f} ({every['accuracy_none']:.3f})",
             "seeds flagged": f"{int(flags['sum'])}/{int(flags['count'])}",
         })

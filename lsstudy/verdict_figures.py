@@ -23,11 +23,12 @@ from lsstudy.verdict import LADDER
 FLOOR = 1e-8
 
 
-def verdict_gains(gains: pd.DataFrame, eps: float, criterion: str = "") -> Figure:
+def verdict_gains(gains: pd.DataFrame, eps: float, delta: float, criterion: str = "") -> Figure:
     """Per arch, each method's gain over no smoothing at ``eps`` under each step of the evaluation ladder
-    (``lsstudy.verdict.LADDER``), with its 95% paired bootstrap interval over seeds and points; filled
-    markers where the table's Holm-corrected call is "gain" or "loss". ``criterion``: how each method's
-    configuration was chosen (printed under the title)."""
+    (``lsstudy.verdict.LADDER``), with its 95% t-interval over seeds and points; filled markers where the
+    call is "gain" or "loss", a dotted line at the practical margin ``delta`` ("no gain above delta" is a call
+    that rejects gains of ``delta`` or more). ``criterion``: how each method's configuration was chosen
+    (printed under the title)."""
     rows = gains[np.isclose(gains["eps"], eps)]
     if rows.empty:
         raise ValueError(f"eps={eps!r} has no gains; choose one of {sorted(gains['eps'].unique())}")
@@ -51,6 +52,7 @@ def verdict_gains(gains: pd.DataFrame, eps: float, criterion: str = "") -> Figur
             ax.scatter(x[~significant], part["gain"][~significant], facecolor="white", edgecolor=palette[step], s=30,
                        zorder=3)
         ax.axhline(0.0, color="0.3", linewidth=0.8)
+        ax.axhline(delta, color="0.3", linewidth=0.8, linestyle=":")
         ax.set_xticks(np.arange(len(order)), [model_label(r.method, r.alpha, r.temperature, sep="\n")
                                               for r in first.itertuples()], fontsize=8)
         colors = colors_for(order)
@@ -61,11 +63,11 @@ def verdict_gains(gains: pd.DataFrame, eps: float, criterion: str = "") -> Figur
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8, title="evaluation (cumulative)")
-    seeds, points, calls = int(rows["seeds"].max()), int(rows["points"].max()), int(gains["p_holm"].notna().sum())
+    seeds, points = int(rows["seeds"].max()), int(rows["points"].max())
     fig.suptitle(f"{rows['dataset'].iloc[0]}: does the robustness gain survive a stronger evaluation? Linf eps = "
-                 f"{eps_label(eps)} (pixels in [0, 1])\n{seeds} seeds x {points} test points, 95% paired bootstrap "
-                 f"interval over both; filled: called a gain or loss (Holm over the table's {calls} calls: the first\n"
-                 "and the last step of each method; the steps between are not called)"
+                 f"{eps_label(eps)} (pixels in [0, 1])\n{seeds} seeds x {points} test points, 95% t-interval from the "
+                 f"variance over both; filled: called a gain or loss (Holm within each family of calls: the first\n"
+                 f"and the last step of each method; the steps between are not called); dotted: delta = {delta:g}"
                  + (f"\neach method's configuration: {criterion}" if criterion else ""))
     fig.text(0.0, -0.01, "Each step is the per-point worst case over its attacks and all earlier ones: a point "
              "counts as robust only if every attack so far failed on it.", fontsize=8, va="top")

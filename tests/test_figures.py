@@ -204,10 +204,10 @@ def test_diagnostics_say_where_gradients_are_zero_instead_of_drawing_them():
 def test_verdict_gains_follow_the_arch_order():
     rows = [{"dataset": "mnist5k", "arch": arch, "method": method, "alpha": 0.1, "temperature": 1.0, "eps": 0.1,
              "order": order, "step": step, "gain": 0.01 * order, "ci_low": 0.01 * order - 0.02,
-             "ci_high": 0.01 * order + 0.02, "call": "no gain", "p_holm": 0.5, "seeds": 3, "points": 150}
+             "ci_high": 0.01 * order + 0.02, "call": "unresolved", "p_holm": 0.5, "seeds": 3, "points": 150}
             for arch in ["lenet", "custom", "linear"] for method in ["distillation", "standard"]
             for order, (step, _) in enumerate(LADDER)]
-    fig = verdict_figures.verdict_gains(pd.DataFrame(rows), 0.1)
+    fig = verdict_figures.verdict_gains(pd.DataFrame(rows), 0.1, delta=0.03)
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["linear", "lenet", "custom"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["SLS\nalpha 0.1", "distillation\nT 1"]
     assert all(fig.axes[0].get_shared_y_axes().joined(fig.axes[0], ax) for ax in fig.axes)

@@ -5,12 +5,11 @@ import copy
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
 
-from lsstudy import bootstrap, params
+from lsstudy import params
 from lsstudy.grid import grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,21 +165,5 @@ def test_a_study_name_that_would_break_the_stage_command_is_refused(tiny_params,
         params.validate(bad)
 
 
-def test_too_few_resamples_for_the_verdicts_calls_are_refused(tiny_params):
-    study = params.study(tiny_params, "digits")
-    calls, level = params.verdict_calls(study), study["verdict"]["level"]
-    assert calls == 2 * 6 * 1 * 1  # (4 smoothing methods + 2 baselines) x 1 arch x 1 eps, first and last step
-    # the fault: every gain is clear (the method keeps most points, the unsmoothed model few) and its interval
-    # excludes 0, but with 200 replicates Holm's correction leaves every call "no gain"
-    rng = np.random.default_rng(0)
-    certain = ((rng.random((2, 40)) < 0.9).astype(float), (rng.random((2, 40)) < 0.1).astype(float))
-    rows = bootstrap.gain_family([certain] * calls, n_resamples=200, level=level)
-    assert all(row["ci_low"] > 0 and row["call"] == "no gain" for row in rows)
-    refused(tiny_params, "defaults.verdict.resamples", 200,
-            r"^defaults\.verdict\.resamples=200 is not allowed; with the verdict's 12 calls, Holm's smallest adjusted "
-            r"p-value is 2 x 12 / \(200 \+ 1\) = 0\.119, not below verdict\.level 0\.05, so no call could be 'gain' or "
-            r"'loss'; it must be at least 480 \(study 'digits'\)$")
-    # the least value allowed can call a gain, one fewer cannot
-    assert [row["call"] for row in bootstrap.gain_family([certain] * calls, n_resamples=480, level=level)] == ["gain"] * calls
-    assert bootstrap.gain_family([certain] * calls, n_resamples=479, level=level)[0]["call"] == "no gain"
-    params.study(params.set_dotted(tiny_params, "defaults.verdict.resamples", 480), "digits")
+def test_a_practical_margin_outside_0_1_is_refused_by_name(tiny_params):
+    refused(tiny_params, "defaults.verdict.delta", 0, r"^defaults\.verdict\.delta=0 is not allowed; it must be a number in \(0, 1\)")

@@ -133,11 +133,15 @@ def test_the_verdict_judges_each_chosen_configuration_on_every_seed(repo):
     assert verdict["checkpoint"].map(lambda p: (repo / p).is_file()).all()
     assert (verdict["robust_accuracy"] <= verdict[["fgsm_accuracy", "paper_protocol_accuracy"]].min(axis=1)).all()
     gains = pd.read_csv(repo / "results" / "digits" / "verdict" / "gains.csv")
-    assert set(gains["call"]) <= {"gain", "loss", "no gain", "no interval", "not called"}
+    assert set(gains["call"]) <= {"gain", "loss", "no gain above delta", "unresolved", "no interval", "not called"}
     assert gains.loc[gains["call"] == "not called", "p_holm"].isna().all()  # descriptive steps stay out of Holm
     assert (gains["ci_low"] <= gains["gain"]).all() and (gains["gain"] <= gains["ci_high"]).all()
-    # the family the params check sizes verdict.resamples for is the table's
-    assert judge.calls(gains) == params.verdict_calls(params.study(params.load_params(repo / "params.yaml"), "digits"))
+    # the study's question is one family: every smoothing method, arch and eps under every attack
+    study = params.study(params.load_params(repo / "params.yaml"), "digits")
+    smoothing = set(study["train"]["methods"]) - {"none"}
+    assert judge.calls(gains) == len(smoothing) * len(study["train"]["archs"]) * len(study["attack"]["strong"]["eps"])
+    for table in ["variance.csv", "power.csv"]:
+        assert not pd.read_csv(repo / "results" / "digits" / "verdict" / table).empty
 
 
 def test_second_repro_does_nothing(repo):

@@ -1,11 +1,11 @@
 """The verdict's arithmetic on planted tables: the evaluation ladder as per-point worst cases, gains against the
-bootstrap computed directly, Holm over the whole table, the paper's own choice kept apart, and the summary."""
+t-test computed directly, Holm within each family of calls, the paper's own choice kept apart, and the summary."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lsstudy import bootstrap, verdict
+from lsstudy import inference, verdict
 
 EPS = 0.1
 
@@ -51,26 +51,33 @@ CHOSEN = pd.DataFrame([{"dataset": "d", "arch": "a", "method": m, "alpha": a, "t
                        for m, a in [("none", 0.0), ("adversarial", 0.3)]])
 
 
-def test_a_gain_is_the_paired_bootstrap_of_the_masks_of_the_same_seeds():
+def test_a_gain_is_the_t_test_of_the_masks_of_the_same_seeds():
     masks = planted(np.random.default_rng(0), 0.2)
-    row = verdict.gains(masks, CHOSEN, level=0.05, resamples=2000).iloc[0]
+    row = verdict.gains(masks, CHOSEN, level=0.05, delta=0.03).iloc[0]
     method = np.stack(masks[masks["method"] == "adversarial"]["robust"])
     none = np.stack(masks[masks["method"] == "none"]["robust"])
-    direct = bootstrap.paired_bootstrap(method, none, n_resamples=2000, seed=0)
+    direct = inference.compare(method, none, delta=0.03)
     assert row["gain"] == pytest.approx(method.mean() - none.mean())
     assert (row["ci_low"], row["ci_high"], row["p_value"]) == (direct["ci_low"], direct["ci_high"], direct["p_value"])
     assert row["call"] == "gain" and row["seeds"] == 5 and row["points"] == 300 and row["kind"] == "label smoothing"
 
 
-def test_the_first_and_last_steps_are_called_holm_corrected_together_and_the_rest_described():
+def test_each_family_is_holm_corrected_on_its_own_and_the_steps_between_are_described():
     rng = np.random.default_rng(1)
-    steps = pd.concat([planted(rng, 0.08).assign(order=order, step=f"step {order}") for order in range(6)])
-    table = verdict.gains(steps, CHOSEN, level=0.05, resamples=2000)
-    ends = table[table["order"].isin([0, 5])]
-    np.testing.assert_allclose(ends["p_holm"], bootstrap.holm(ends["p_value"]))
+    ladder = pd.concat([planted(rng, 0.08).assign(order=order, step=f"step {order}") for order in range(6)])
+    pgd = ladder[ladder["method"] == "adversarial"].assign(method="pgd_training", alpha=0.0)
+    steps = pd.concat([ladder, pgd])
+    chosen = pd.concat([CHOSEN, CHOSEN.iloc[[1]].assign(method="pgd_training", alpha=0.0)])
+    table = verdict.gains(steps, chosen, level=0.05, delta=0.03)
+    for family, rows in [("every attack", table[(table["order"] == 5) & (table["kind"] == "label smoothing")]),
+                         ("paper's protocol", table[(table["order"] == 0) & (table["kind"] == "label smoothing")]),
+                         ("baselines", table[table["kind"] == "baseline defence"].query("order in [0, 5]"))]:
+        assert (rows["family"] == family).all()
+        np.testing.assert_allclose(pd.concat([rows["p_holm"], rows["p_below_holm"]]),
+                                   inference.holm(pd.concat([rows["p_value"], rows["p_below"]])))
     middle = table[~table["order"].isin([0, 5])]
     assert middle["p_holm"].isna().all() and (middle["call"] == "not called").all()
-    assert verdict.calls(table) == 2 and verdict.smallest_p(2, 2000) == pytest.approx(2 * 2 / 2001)
+    assert verdict.calls(table) == 1 and verdict.calls(table, "baselines") == 2
 
 
 def test_one_point_per_seed_is_not_a_gain_and_power_is_reported():
@@ -81,11 +88,15 @@ def test_one_point_per_seed_is_not_a_gain_and_power_is_reported():
         robust[:] = masks[(masks["method"] == "none") & (masks["seed"] == seed)]["robust"].iloc[0]
         robust[np.flatnonzero(~robust)[0]] = True
         masks.at[row, "robust"] = robust
-    table = verdict.gains(masks, CHOSEN, level=0.05, resamples=2000)
+    table = verdict.gains(masks, CHOSEN, level=0.05, delta=0.03)
     assert table["gain"].iloc[0] == pytest.approx(1 / 150) and table["call"].iloc[0] != "gain"
-    power = verdict.power(table, level=0.05).iloc[0]
-    assert power["seeds"] == 3 and power["points"] == 150
-    assert power["min_detectable_gain"] == pytest.approx(bootstrap.min_detectable_gain(table["se"].iloc[0]))
+    power = verdict.power(table, level=0.05, delta=0.03, points_available=9000).iloc[0]
+    assert power["seeds"] == 3 and power["points"] == 150 and power["tests_in_family"] == 2
+    row = table.iloc[0]
+    assert power["min_detectable_gain"] == pytest.approx(inference.min_detectable_gain(row["se"], row["df"], 0.05 / 2))
+    assert 0 <= power["simulated_power"] <= 1
+    shares = verdict.variance_components(table).iloc[0]
+    assert shares[["share_seeds", "share_points", "share_residual"]].sum() == pytest.approx(1.0, abs=0.05)
 
 
 def test_the_papers_choice_is_made_on_the_reported_points_and_labelled_as_such():
@@ -95,6 +106,6 @@ def test_the_papers_choice_is_made_on_the_reported_points_and_labelled_as_such()
         planted_alpha = planted(rng, gain, seeds=2)
         masks.append(planted_alpha.assign(alpha=np.where(planted_alpha["method"] == "none", 0.0, alpha)))
     masks = pd.concat(masks).drop_duplicates(["method", "alpha", "seed"])
-    repro = verdict.reproduction(masks, level=0.05, resamples=500)
+    repro = verdict.reproduction(masks, level=0.05, delta=0.03)
     assert repro["alpha"].tolist() == [0.3]  # the largest mean accuracy on these very points
     assert "call" not in repro and "p_holm" not in repro and "protocol" in repro
