@@ -5,7 +5,7 @@ Each comparison is a (seeds, points) pair of robustness masks. Its gain is the m
 error and degrees of freedom come from the variance components of seeds and points (``lsstudy.components``), so
 both sources of noise count and a few seeds get a Student-t interval wide enough for them (the paired bootstrap
 this replaces under-covered there: 0.80 and 0.86 for a nominal 0.95 at 3 and 5 seeds, where this interval gives
-0.94 and 0.95, in the simulations of tests/test_inference.py).
+0.93 and 0.94, in the simulations of tests/test_inference.py).
 
 Two tests a comparison, both corrected with Holm over every test of the family (2 m for m comparisons):
 - "is there a difference?": two-sided, H0: gain = 0;

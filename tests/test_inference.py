@@ -24,7 +24,7 @@ def simulated_masks(rng, n_seeds, n_points, shift, spreads):
     return method, none, true_gain
 
 
-# Measured on these models: this interval 0.971, 0.939, 0.947 (2000 runs each); the paired bootstrap it replaced
+# Measured on these models: this interval 0.943, 0.933, 0.944 (2000 runs each); the paired bootstrap it replaced
 # 0.970, 0.799, 0.863 (1000 runs, 1000 replicates). The binomial sd at 300 runs is about 0.013.
 @pytest.mark.parametrize("n_seeds, n_points, spreads", [
     (5, 200, (1.0, 0.1, 0.05, 3.0)),  # the gain varies from point to point, seeds differ little
@@ -53,8 +53,9 @@ def test_one_seed_is_scipys_paired_t_test_and_its_one_sided_test_of_delta():
 
 def test_no_difference_is_rejected_at_the_level_and_the_promised_power_is_found():
     c = components.Components(5, 300, 0.0, 0.002, 0.03, 0.08, *components.design(0.002, 0.03, 0.08, 5, 300))
-    # a true null is rejected at most at the level (0.035: the df are capped at the seeds', components.py)
-    assert 0.02 <= inference.simulated_power(c, 0.0, level=0.05, runs=2000) <= 0.06
+    # a true null is rejected about at the level: a little more often with 5 seeds (0.056 in 20,000 runs; the
+    # known limit of components.py)
+    assert 0.03 <= inference.simulated_power(c, 0.0, level=0.05, runs=2000) <= 0.08
     detectable = inference.min_detectable_gain(c.se, c.df, level=0.05)
     assert inference.simulated_power(c, detectable, level=0.05, runs=2000) == pytest.approx(0.8, abs=0.03)
     # at Holm's strictest step of a family of 24 tests the approximation is optimistic with 4 df (the se itself
