@@ -49,7 +49,7 @@ MIN_NORM_ATTACKS = {"deepfool", "cw_l2"}
 COLUMNS = ["attack", "loss", "eps", "class", "n", "attacked", "accuracy", "median_l2", "failure_rate",
            "robust_points"]
 # The objective an attack ascends when its spec names none ("standard": AutoAttack's own ensemble of losses).
-DEFAULT_LOSS = {"square": "margin", "autoattack": "standard"}
+DEFAULT_LOSS = {"square": "margin", "autoattack": "standard", "exact": "none"}
 SPEC_KEYS = ("attack", "eps", "name", "standalone")  # evaluate's own keys; the others go to the attack function
 
 

@@ -16,6 +16,7 @@ CE_ITERATIVE = [("bim", "ce"), ("pgd", "ce"), ("pgd_more", "ce"), ("apgd", "ce")
 MARGIN_LOSS = [("pgd", "margin"), ("apgd", "dlr")]
 BLACK_BOX = [("square", "margin"), ("transfer", "ce")]
 AUTOATTACK = ("autoattack", "standard")
+EXACT = ("exact", "none")  # the exact worst case of an affine model (lsstudy.attacks.exact): off the ladder, its yardstick
 
 LADDER = [
     ("paper: BIM on the smoothed loss", [PAPER_PROTOCOL]),

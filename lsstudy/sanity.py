@@ -21,6 +21,9 @@ margin_loss        the scale-free losses (PGD on the CW margin, APGD-DLR) break 
                    cross-entropy attack left: the cross-entropy gradient is hidden by a saturated softmax
 black_box          Square (score-based, no gradient) or the transfer attack breaks points that every
                    white-box gradient attack left
+not_tight          on an affine model, the accuracy every attack leaves is more than ``TIGHT_MAX`` above
+                   the exact robust accuracy (``lsstudy.attacks.exact``): the attacks miss examples that
+                   exist
 =================  ==================================================================================
 """
 
@@ -30,7 +33,8 @@ import pandas as pd
 from lsstudy.evaluate import points_mask
 from lsstudy.ladder import BLACK_BOX, MARGIN_LOSS, before
 
-FLAGS = ["unbounded", "single_step", "black_box", "not_converged", "margin_loss"]
+FLAGS = ["unbounded", "single_step", "black_box", "not_converged", "margin_loss", "not_tight"]
+TIGHT_MAX = 0.01  # one point of accuracy above the exact answer
 # What each check adds (after every attack before it in lsstudy.ladder.ORDER), and how its sentence names it
 ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
          "not_converged": ([("pgd_more", "ce")], "PGD-CE with twice the steps"),
@@ -58,15 +62,19 @@ def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> t
 
 
 def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, tolerance: float,
-          unbounded_max: float) -> dict:
+          unbounded_max: float, exact_accuracy: float = np.nan) -> dict:
     """The flags of one model at one eps, and ``reasons``: one sentence per failed check, with numbers.
 
     Args:
-        attacks: (attack, loss) -> robust_points string, every attack of the table at this eps.
+        attacks: (attack, loss) -> robust_points string, every attack of the ladder at this eps.
         unbounded_accuracy: accuracy PGD-CE left at the unbounded eps (NaN: not run, not flagged).
+        exact_accuracy: the exact robust accuracy of an affine model (NaN: not affine, not flagged).
     """
+    robust = accuracy(attacks, list(attacks))
     failed = {"unbounded": (unbounded_accuracy > unbounded_max,
-                            f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})")}
+                            f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})"),
+              "not_tight": (robust - exact_accuracy > TIGHT_MAX,
+                            f"every attack leaves {robust:.3f}, the exact robust accuracy is {exact_accuracy:.3f}")}
     for flag, (added, name) in ADDED.items():
         left, broken = adds(attacks, added)
         failed[flag] = (broken > tolerance, f"{name} break {broken:.3f} of the points the attacks before left "

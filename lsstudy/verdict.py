@@ -2,8 +2,8 @@
 
 ``verdict_table`` gives one row per (checkpoint, eps of ``attack.strong.eps``): clean accuracy, FGSM,
 the paper's protocol, the robust accuracy (the per-point worst case over every attack: a point counts
-only if every attack failed on it), what each attack of the ladder added to the ones before it, and the
-sanity flags of ``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed
+only if every attack failed on it), for an affine model the exact robust accuracy beside it, what each attack
+of the ladder added to the ones before it, and the sanity flags of ``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed
 model of the same seed, on the same points, one step of the evaluation ladder (``lsstudy.ladder``) at a time:
 the gain, its variance over seeds and points, a t-interval and a call corrected within its family of calls
 (Holm; ``lsstudy.inference``); ``variance_components`` and ``power`` say where the noise comes from and what the
@@ -16,12 +16,12 @@ import pandas as pd
 
 from lsstudy import components, inference, sanity
 from lsstudy.evaluate import points_mask
-from lsstudy.ladder import LADDER, ORDER, PAPER_PROTOCOL
+from lsstudy.ladder import EXACT, LADDER, ORDER, PAPER_PROTOCOL
 from lsstudy.style import BASELINES, arch_order, eps_label, method_order
 
 KEYS = ["dataset", "arch", "method", "alpha", "temperature", "seed", "checkpoint"]
 VERDICT_COLUMNS = [*KEYS, "eps", "clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy",
-                   "robust_accuracy", "breaks", *sanity.FLAGS, "masking_suspected", "reasons"]
+                   "robust_accuracy", "exact_accuracy", "breaks", *sanity.FLAGS, "masking_suspected", "reasons"]
 
 
 def _accuracy(rows: pd.DataFrame, attack: str, eps: float) -> float:
@@ -36,8 +36,9 @@ def _points(rows: pd.DataFrame, attack: str, eps: float) -> str:
 
 
 def _attacks_at(rows: pd.DataFrame, eps: float) -> dict[tuple[str, str], str]:
+    """(attack, loss) -> robust_points of the ladder's attacks at ``eps`` (not the exact worst case: off it)."""
     at = rows[np.isclose(rows["eps"], eps) & (rows["attack"] != "clean")]
-    return {(r.attack, r.loss): r.robust_points for r in at.itertuples()}
+    return {(r.attack, r.loss): r.robust_points for r in at.itertuples() if (r.attack, r.loss) != EXACT}
 
 
 def breaks(attacks: dict[tuple[str, str], str], clean: str) -> str:
@@ -60,7 +61,7 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
     rows = []
     for keys, model in everything.groupby(KEYS, sort=False):
         for eps in strong["eps"]:
-            attacks = _attacks_at(model, eps)
+            attacks, exact = _attacks_at(model, eps), _accuracy(model, EXACT[0], eps)
             if not attacks:
                 raise ValueError(f"eps={eps!r} of attack.strong.eps has no results for {keys[-1]}; rerun the attack stage")
             rows.append({
@@ -69,8 +70,10 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
                 "fgsm_accuracy": sanity.accuracy(attacks, [("fgsm", "ce")]),  # FGSM runs on every point
                 "paper_protocol_accuracy": sanity.accuracy(attacks, [PAPER_PROTOCOL]),  # the ladder's first
                 "robust_accuracy": sanity.accuracy(attacks, list(attacks)),
+                "exact_accuracy": exact,
                 "breaks": breaks(attacks, _points(model, "clean", 0.0)),
-                **sanity.check(attacks, _accuracy(model, "unbounded", strong["unbounded_eps"]), tolerance, unbounded_max),
+                **sanity.check(attacks, _accuracy(model, "unbounded", strong["unbounded_eps"]), tolerance, unbounded_max,
+                               exact),
             })
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from lsstudy import baselines, ladder, models
+from lsstudy.attacks.exact import AFFINE_ARCHS
 from lsstudy.attacks.gradient import pgd
 from lsstudy.diagnostics import point_diagnostics
 from lsstudy.evaluate import evaluate, row_key
@@ -81,13 +82,15 @@ def confirm_plan(attack: dict, confirm: dict) -> dict:
     """What the confirm stage runs on the chosen configurations, as a cascade in the ladder's order
     (``lsstudy.ladder``): at each strong eps, BIM and FGSM (both protocols; FGSM on every point, so its own
     accuracy stays known), the strong evaluation and AutoAttack's ensemble at ``confirm.autoattack``'s budgets,
-    less the components the strong evaluation already ran (``autoattack_repeats``)."""
+    less the components the strong evaluation already ran (``autoattack_repeats``); and, off the ladder, the
+    exact worst case on every point, which ``evaluate_model`` runs on the affine models only."""
     eps = attack["strong"]["eps"]
     specs = [{"attack": "fgsm", "eps": eps, "loss": loss, "standalone": True} for loss in attack["protocols"]]
     specs += [{"attack": "bim", "eps": eps, "loss": loss, "steps": attack["bim_steps"]} for loss in attack["protocols"]]
     specs += strong_specs(attack["strong"])
     specs.append({"attack": "autoattack", "eps": eps, **confirm["autoattack"],
                   "skip": autoattack_repeats(attack["strong"], confirm["autoattack"])})
+    specs.append({"attack": "exact", "eps": eps, "standalone": True})
     rank = {pair: i for i, pair in enumerate(ladder.ORDER)}
     linf = sorted(specs, key=lambda spec: rank.get(row_key(spec), len(rank)))  # off the ladder (unbounded): last
     return {"linf": linf, "cascade": True, "min_norm": [], "min_norm_size": 0, "selection": [],
@@ -127,7 +130,7 @@ def evaluate_model(payload: dict, context: dict) -> dict:
     model = models.from_state(payload["meta"], payload["state_dict"]).to(default_device())
     x, y = context["test"]
     linf = [{**spec, "source": context["transfer"][run.arch]} if spec["attack"] == "transfer" else spec
-            for spec in plan["linf"]]
+            for spec in plan["linf"] if spec["attack"] != "exact" or run.arch in AFFINE_ARCHS]
     options = {"smoothing": attacked_smoothing(run), "batch_size": plan["batch_size"], "seed": run.seed,
                "progress": False}
     seconds: dict = {}
