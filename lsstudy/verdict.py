@@ -229,11 +229,22 @@ def _interval(row) -> str:
     return f"{row.gain:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
 
 
-def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.DataFrame) -> pd.DataFrame:
+def _chosen(row, alphas: list[float]) -> str:
+    """The chosen alpha (and BLS temperature), marked where it is the largest alpha of the grid: a larger one,
+    never tried, might have done better."""
+    text = f"{row['alpha']:g}" + (f" ({row['temperature']:g})" if row["method"] == "boltzmann" else "")
+    at_edge = row["kind"] == "label smoothing" and np.isclose(row["alpha"], max(alphas))
+    return text + (" (grid's edge)" if at_edge else "")
+
+
+def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.DataFrame,
+            alphas: list[float]) -> pd.DataFrame:
     """The verdict in one table, per arch, eps and method: the paper's own choice and protocol
     (``reproduction``), then each method at its configuration chosen on the selection points: its gain under
     the paper's protocol and under every attack with AutoAttack (interval and call; where unresolved, the
-    largest gain its family does not exclude), and how many of its seeds a sanity check flags (``confirmed``: ``verdict_table`` of the confirm stage)."""
+    largest gain its family does not exclude), and how many of its seeds a sanity check flags (``confirmed``:
+    ``verdict_table`` of the confirm stage). A choice at the largest of the grid's ``alphas`` is marked
+    "(grid's edge)"."""
     first, last = gains_table["order"].min(), gains_table["order"].max()
     flagged = confirmed.groupby(CONFIGURATION + ["eps"], sort=False)["masking_suspected"].agg(["sum", "count"])
     rows = []
@@ -246,7 +257,7 @@ def summary(gains_table: pd.DataFrame, reproduced: pd.DataFrame, confirmed: pd.D
             "arch": key[0], "eps": eps_label(key[1]), "method": key[2],
             "paper's choice": f"{repro['alpha'].iloc[0]:g}" if len(repro) else "",
             "paper's gain (its choice, its protocol)": _interval(repro.iloc[0]) if len(repro) else "",
-            "chosen alpha (T)": f"{every['alpha']:g}" + (f" ({every['temperature']:g})" if key[2] == "boltzmann" else ""),
+            "chosen alpha (T)": _chosen(every, alphas),
             "gain, paper's protocol": _interval(paper), "call (paper's protocol)": paper["call"],
             "gain, every attack + AutoAttack": _interval(every), "call": every["call"],
             "largest gain not excluded": (f"{every['largest_gain_not_excluded']:+.3f}"

@@ -109,3 +109,14 @@ def test_the_papers_choice_is_made_on_the_reported_points_and_labelled_as_such()
     repro = verdict.reproduction(masks, level=0.05, delta=0.03)
     assert repro["alpha"].tolist() == [0.3]  # the largest mean accuracy on these very points
     assert "call" not in repro and "p_holm" not in repro and "protocol" in repro
+
+
+def test_the_summary_marks_a_choice_at_the_grids_largest_alpha():
+    masks = planted(np.random.default_rng(4), 0.1)
+    table = verdict.gains(masks, CHOSEN, level=0.05, delta=0.03)
+    confirmed = CHOSEN.assign(masking_suspected=False)
+    summary = verdict.summary(table, verdict.reproduction(masks, 0.05, 0.03), confirmed, alphas=[0.1, 0.3])
+    assert summary["chosen alpha (T)"].tolist() == ["0.3 (grid's edge)"]
+    wider = verdict.summary(table, verdict.reproduction(masks, 0.05, 0.03), confirmed, alphas=[0.1, 0.3, 0.5])
+    assert wider["chosen alpha (T)"].tolist() == ["0.3"]
+    assert summary["call"].iloc[0] in inference.CALLS
