@@ -120,7 +120,8 @@ def test_the_grid_has_the_papers_attacks_and_the_verdicts_models_every_attack(re
     assert (repo / overall["checkpoint"].iloc[0]).is_file()  # loadable from the repository root
     confirmed = pd.read_csv(repo / "results" / "digits" / "confirm" / "attacks.csv")
     assert set(confirmed["attack"]) == {"clean", "fgsm", "bim", "pgd", "pgd_more", "apgd", "square", "transfer",
-                                        "unbounded", "autoattack"}
+                                        "unbounded", "autoattack", "exact"}
+    assert set(confirmed.loc[confirmed["attack"] == "exact", "arch"]) == {"linear"}  # the affine models only
     assert (confirmed.query("attack == 'clean' and `class` == 'all'")["n"] == 50).all()  # confirm.test_size
     assert set(confirmed["seed"]) == {0, 1, 2}  # base.seeds and confirm.extra_seeds
 

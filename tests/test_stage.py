@@ -118,12 +118,19 @@ def test_a_failed_stage_keeps_the_last_good_report(repo):
 
 
 def test_ctrl_c_ends_in_one_line_that_says_how_to_resume(repo):
-    running = stage(repo, "train", "--study", "digits")
-    progress_seen = time.monotonic() + 120
-    while not list((repo / "models" / "digits").glob("**/*.pt")) and time.monotonic() < progress_seen:
-        time.sleep(0.1)
-    os.killpg(running.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
-    assert running.wait(timeout=120) == 130
+    # enough epochs that the interrupt lands while models are still training, however fast the machine
+    tiny = (repo / "params.yaml").read_text()
+    slow = params.merge(yaml.safe_load(tiny), {"defaults": {"train": {"epochs": 30}}})
+    (repo / "params.yaml").write_text(yaml.safe_dump(slow))
+    try:
+        running = stage(repo, "train", "--study", "digits")
+        progress_seen = time.monotonic() + 120
+        while not list((repo / "models" / "digits").glob("**/*.pt")) and time.monotonic() < progress_seen:
+            time.sleep(0.1)
+        os.killpg(running.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        assert running.wait(timeout=120) == 130
+    finally:
+        (repo / "params.yaml").write_text(tiny)
     err = running.stderr.read()
     assert "train@digits: interrupted. Finished work is kept; the next `dvc repro` resumes from it." in err
     assert "Traceback" not in err and "Error" not in err, err
