@@ -47,7 +47,7 @@ bench: $(INSTALLED)
 
 
 # The docs' gallery: copies of a few default-study figures (figures/ is a DVC output, not in git).
-GALLERY := mnist5k/verdict/verdict_eps0.1 mnist5k/verdict/diagnostics_lenet mnist5k/verdict/diagnostics_mlp \
+GALLERY := mnist5k/verdict/verdict_eps0.1 mnist5k/verdict/verdict_eps0.2 mnist5k/verdict/diagnostics_lenet mnist5k/verdict/diagnostics_mlp \
 	mnist5k/paper/accuracy_vs_eps_lenet mnist5k/paper/accuracy_vs_alpha_mlp mnist5k/paper/protocol_linear \
 	mnist5k/paper/bls_temperature_lenet mnist5k/paper/min_norm_lenet mnist5k/paper/clean_vs_alpha_lenet \
 	mnist5k/paper/per_class_lenet cifar10_5k/verdict/verdict_eps0.00784314 cifar10_5k/verdict/verdict_eps0.0313725 \
