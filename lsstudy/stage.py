@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="parameter file, relative to the repository root")
     args = parser.parse_args(argv)
     name = f"{args.stage}@{args.study}" if args.study else args.stage
+    # Ctrl-C, and the interrupt _ending_with_parent sends, must reach this process even when it was started with
+    # SIGINT ignored (as a non-interactive shell starts `dvc repro &`): else a killed dvc leaves the stage running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with _ending_with_parent() as orphaned:
         try:
             run(args.stage, args.study, args.params)
