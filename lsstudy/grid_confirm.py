@@ -1,9 +1,11 @@
 """The confirm stage's driver: each method's configuration, chosen on the selection points, confirmed where the
-verdict is made: on more seeds (``confirm.extra_seeds`` trained beside the grid's) and more points
-(``confirm.test_size``), with every attack of the strong evaluation and AutoAttack's standard version.
+verdict is made: on fresh seeds (``confirm.seeds``) and more points (``confirm.test_size``), with every attack
+of the strong evaluation and AutoAttack's ensemble.
 
-The choice never sees the points that judge it: it is made on ``attack.selection``'s points, which the
-schema keeps apart from the evaluated window.
+The choice never sees the models or the points that judge it: it is made by the grid's seeds (``base.seeds``) on
+``attack.selection``'s points, and the schema keeps ``confirm.seeds`` apart from the one and the evaluated window
+apart from the other. Judging the very models that won the choice would favour smoothing a little: among a
+method's alphas, the one whose models happened to do best on those seeds is the one chosen.
 """
 
 from dataclasses import replace
@@ -26,8 +28,8 @@ def confirm_window(base: dict, confirm: dict, data_settings: dict, root: Path):
 
 def confirm_grid(study: str, base: dict, train: dict, attack: dict, confirm: dict, engine_settings: dict,
                  data_settings: dict, root: Path, selection: pd.DataFrame, say=print) -> dict[str, pd.DataFrame]:
-    """Train the chosen configurations' extra seeds (models/<study>/confirm) and evaluate every seed of them
-    with ``confirm_plan``; returns the tables "attacks", "chosen" and "timings". Evaluations are kept in
+    """Train the chosen configurations at ``confirm.seeds`` (models/<study>/confirm) and evaluate them with
+    ``confirm_plan``; returns the tables "attacks", "chosen" and "timings". Evaluations are kept in
     results/<study>/confirm/evaluations/ and reused like the attack stage's."""
     root = Path(root)
     choice = chosen(selection, attack)
@@ -35,12 +37,10 @@ def confirm_grid(study: str, base: dict, train: dict, attack: dict, confirm: dic
                       for dataset, arch, method, alpha, temperature
                       in choice[["dataset", "arch", "method", "alpha", "temperature"]].drop_duplicates().itertuples(index=False)]
     grid_dir, confirm_dir = grid_models(root, study), root / "models" / study / "confirm"
-    extra = [replace(c, seed=seed) for c in configurations for seed in confirm["extra_seeds"]]
-    train_runs(study, extra, confirm_dir, base, train, engine_settings, data_settings, root, say,
+    judged = [replace(c, seed=seed) for c in configurations for seed in confirm["seeds"]]
+    train_runs(study, judged, confirm_dir, base, train, engine_settings, data_settings, root, say,
                description="confirm: train")
-    runs = {replace(c, seed=seed): replace(c, seed=seed).checkpoint(grid_dir) for c in configurations
-            for seed in base["seeds"]}
-    runs |= {run: run.checkpoint(confirm_dir) for run in extra}
+    runs = {run: run.checkpoint(confirm_dir) for run in judged}
     test = confirm_window(base, confirm, data_settings, root)
     cache_dir = root / "results" / study / "confirm" / "evaluations"
     examples = transfer_examples(study, transfer_sources(base, train), grid_dir, attack, engine_settings, test, cache_dir)

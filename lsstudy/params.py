@@ -217,6 +217,7 @@ class Verdict(Section):
     unbounded_max: Fraction
     level: Annotated[float, _rule(lambda v: _finite(v) and 0 < v < 1, "it must be a number in (0, 1)")]
     delta: Annotated[float, _rule(lambda v: _finite(v) and 0 < v < 1, "it must be a number in (0, 1)")]
+    primary: _non_empty(Method)
 
 
 class AutoAttackBudget(Section):
@@ -226,7 +227,7 @@ class AutoAttackBudget(Section):
 
 
 class Confirm(Section):
-    extra_seeds: list[Index]
+    seeds: _non_empty(Index)
     test_size: Count
     autoattack: AutoAttackBudget
 
@@ -269,13 +270,19 @@ def _study_rules(study: dict) -> list[tuple[tuple, object, str | None]]:
     if confirm["test_size"] < base["test_size"]:
         problems.append((("confirm", "test_size"), confirm["test_size"],
                          f"it must be at least base.test_size ({base['test_size']}): the verdict's points include the grid's"))
-    if train["transfer_seed"] in base["seeds"] + confirm["extra_seeds"]:  # the source must be independent
+    if train["transfer_seed"] in base["seeds"] + confirm["seeds"]:  # the source must be independent
         problems.append((("train", "transfer_seed"), train["transfer_seed"],
-                         f"it must differ from every base.seeds and confirm.extra_seeds value "
-                         f"{base['seeds'] + confirm['extra_seeds']}"))
-    for i, seed in enumerate(confirm["extra_seeds"]):
+                         f"it must differ from every base.seeds and confirm.seeds value "
+                         f"{base['seeds'] + confirm['seeds']}"))
+    for i, seed in enumerate(confirm["seeds"]):  # the seeds that chose a configuration do not judge it
         if seed in base["seeds"]:
-            problems.append((("confirm", "extra_seeds", i), seed, f"it must differ from every base.seeds value {base['seeds']}"))
+            problems.append((("confirm", "seeds", i), seed, f"it must differ from every base.seeds value {base['seeds']} "
+                                                          "(the seeds that chose the configuration)"))
+    smoothing = [m for m in train["methods"] if m != "none"]
+    for i, method in enumerate(study["verdict"]["primary"]):  # the study's question: methods it trains, against none
+        if method not in smoothing:
+            problems.append((("verdict", "primary", i), method,
+                             f"choose among the smoothing methods of train.methods {smoothing}"))
     for arch in train["archs"]:
         if arch not in train["distillation"]["lr"]:
             problems.append((("train", "distillation", "lr", arch), None, None))  # None: missing

@@ -99,36 +99,63 @@ def ladder_masks(results: pd.DataFrame, strong_eps: list[float]) -> pd.DataFrame
 
 
 CONFIGURATION = ["dataset", "arch", "method", "alpha", "temperature"]
-FAMILIES = ("every attack", "paper's protocol", "baselines")
+FAMILIES = ("every attack", "paper's protocol", "baselines", "other methods")
 
 
-def _family(kind: str, order: int, first: int, last: int) -> str:
-    """Which family of calls a row belongs to ("" for the ladder's steps between its ends, not called): label
-    smoothing under every attack (the study's question), label smoothing under the paper's protocol (the
-    reproduction), and the baseline defences at both ends (the evaluation's controls). Each family has its own
-    Holm correction, so a question is not made harder to answer by calls of another kind."""
+def hypotheses(dataset: str, archs: list[str], primary: list[str], strong_eps: list[float]) -> pd.DataFrame:
+    """The study's primary hypotheses, from its parameters alone (before any result): each method of
+    ``primary`` (``verdict.primary``) at its chosen configuration against no smoothing, under every attack, at
+    each eps of ``attack.strong.eps``, per arch. Holm corrects them as one family, "every attack"."""
+    return pd.DataFrame([{"dataset": dataset, "arch": arch, "method": method, "eps": eps, "against": "none",
+                          "evaluation": LADDER[-1][0]}
+                         for arch in archs for eps in strong_eps for method in primary])
+
+
+def _family(kind: str, method: str, order: int, first: int, last: int, primary: list[str]) -> str:
+    """Which family of calls a row belongs to ("" for the ladder's steps between its ends, not called): the
+    primary methods under every attack (the study's question), label smoothing under the paper's protocol (the
+    reproduction), the baseline defences at both ends (the evaluation's controls), and smoothing methods left out
+    of ``primary`` under every attack. Each family has its own Holm correction, so a question is not made harder
+    to answer by calls of another kind."""
     if order not in (first, last):
         return ""
     if kind == "baseline defence":
         return "baselines"
-    return "every attack" if order == last else "paper's protocol"
+    if order == last:
+        return "every attack" if method in primary else "other methods"
+    return "paper's protocol"
 
 
-def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, delta: float) -> pd.DataFrame:
+def _check_family(rows: list[dict], expected: pd.DataFrame) -> None:
+    """The "every attack" family must be exactly the hypotheses fixed in advance: one with no data is an error,
+    not a smaller family (which would make the others easier to call)."""
+    found = {(r["arch"], r["method"], round(r["eps"], 9)) for r in rows if r["family"] == "every attack"}
+    wanted = {(a, m, round(e, 9)) for a, m, e in expected[["arch", "method", "eps"]].itertuples(index=False)}
+    if missing := sorted(wanted - found):
+        raise ValueError(f"the primary hypotheses (verdict.primary) {missing} have no comparison with no smoothing "
+                         "of the same seeds in the confirm stage's table; rerun the confirm stage")
+
+
+def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, delta: float,
+          primary: pd.DataFrame | None = None) -> pd.DataFrame:
     """For each method at its ``chosen`` configuration (columns of ``CONFIGURATION`` and eps), its gain over the
     unsmoothed model of the same arch and seed at each step of the ladder (``ladder_masks``): the gain in
     robust accuracy, its variance components over seeds and points, the (1 - ``level``) t-interval, the
     p-values of no difference and of a gain of ``delta`` or more (``lsstudy.inference``). The first step (the
     paper's protocol) and the last (every attack) are called, Holm-corrected within their ``family``
-    (``FAMILIES``); the steps between show how the gain falls and are "not called". Seeds without an
-    unsmoothed model are left out."""
+    (``FAMILIES``); the steps between show how the gain falls and are "not called". ``primary`` is the family
+    fixed in advance (``hypotheses``; None: every smoothing method present). Seeds without an unsmoothed model
+    are left out."""
     at = masks.merge(chosen[CONFIGURATION + ["eps"]], on=CONFIGURATION + ["eps"])
     plain = masks[masks["method"] == "none"].set_index(["arch", "eps", "order", "seed"])["robust"]
     first, last = masks["order"].min(), masks["order"].max()
+    methods = list(primary["method"].unique()) if primary is not None else list(at["method"].unique())
     rows, pairs = [], []
     for (arch, method, alpha, temperature, eps, order, step), group in at[at["method"] != "none"].groupby(
             ["arch", "method", "alpha", "temperature", "eps", "order", "step"], sort=False):
         group = group[[(arch, eps, order, s) in plain.index for s in group["seed"]]].sort_values("seed")
+        if group.empty:
+            continue
         method_masks = np.stack(group["robust"].to_numpy())
         none_masks = np.stack([plain[(arch, eps, order, s)] for s in group["seed"]])
         pairs.append((method_masks, none_masks))
@@ -136,9 +163,11 @@ def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, delta: float)
         rows.append({"dataset": group["dataset"].iloc[0], "arch": arch, "method": method, "alpha": alpha,
                      "temperature": temperature, "eps": eps, "order": order, "step": step,
                      "accuracy": method_masks.mean(), "accuracy_none": none_masks.mean(), "kind": kind,
-                     "family": _family(kind, order, first, last)})
+                     "family": _family(kind, method, order, first, last, methods)})
     if not rows:
         raise ValueError("no method has an unsmoothed model of the same seed to compare with")
+    if primary is not None:
+        _check_family(rows, primary)
     stats: list = [None] * len(rows)
     for name in [*FAMILIES, ""]:
         members = [i for i, row in enumerate(rows) if row["family"] == name]

@@ -62,7 +62,8 @@ def test_the_shipped_parameter_files_are_valid():
     ("defaults.figures.heatmap_eps", 0.2, r"^defaults\.figures\.heatmap_eps=0\.2 is not allowed; choose one of \[0\.0, 0\.1\]"),
     # the selection points never overlap the evaluated ones
     ("defaults.attack.selection.offset", 40, r"^defaults\.attack\.selection\.offset=40 is not allowed; the selection window \[40, 70\) must share no point with the evaluated window \[30, 80\)"),
-    ("defaults.confirm.extra_seeds", [1, 5], r"^defaults\.confirm\.extra_seeds\[0\]=1 is not allowed; it must differ from every base\.seeds"),
+    ("defaults.confirm.seeds", [1, 5], r"^defaults\.confirm\.seeds\[0\]=1 is not allowed; it must differ from every base\.seeds"),
+    ("defaults.verdict.primary", ["none"], r"^defaults\.verdict\.primary\[0\]='none' is not allowed; choose among the smoothing methods of train\.methods \['standard',"),
     ("defaults.confirm.test_size", 20, r"^defaults\.confirm\.test_size=20 is not allowed; it must be at least base\.test_size \(40\)"),
     ("defaults.train.distillation.lr", {"mlp": 1.0}, r"^defaults\.train\.distillation\.lr\.linear is missing"),
     # the test window must fit the dataset's test split (mnist5k: 1,000 test points)

@@ -100,8 +100,8 @@ def test_repro_writes_every_output_of_every_study(repo):
         models = grid(settings["base"], settings["train"]) + transfer_sources(settings["base"], settings["train"])
         assert len(list((repo / "models" / study / "grid").glob("*/*.pt"))) == len(models)
         chosen = pd.read_csv(repo / "results" / study / "confirm" / "chosen.csv")
-        extra = len(chosen.drop_duplicates(["arch", "method", "alpha", "temperature"])) * len(settings["confirm"]["extra_seeds"])
-        assert len(list((repo / "models" / study / "confirm").glob("*/*.pt"))) == extra
+        judged = len(chosen.drop_duplicates(["arch", "method", "alpha", "temperature"])) * len(settings["confirm"]["seeds"])
+        assert len(list((repo / "models" / study / "confirm").glob("*/*.pt"))) == judged
     for toy in TOYS:
         assert (repo / "reports" / f"{toy}.ipynb").is_file() and list((repo / "figures" / toy).glob("*.png")), toy
 
@@ -123,24 +123,27 @@ def test_the_grid_has_the_papers_attacks_and_the_verdicts_models_every_attack(re
                                         "unbounded", "autoattack", "exact"}
     assert set(confirmed.loc[confirmed["attack"] == "exact", "arch"]) == {"linear"}  # the affine models only
     assert (confirmed.query("attack == 'clean' and `class` == 'all'")["n"] == 50).all()  # confirm.test_size
-    assert set(confirmed["seed"]) == {0, 1, 2}  # base.seeds and confirm.extra_seeds
+    assert set(confirmed["seed"]) == {2, 3}  # confirm.seeds: none of the base.seeds that chose the configuration
 
 
 def test_the_verdict_judges_each_chosen_configuration_on_every_seed(repo):
     verdict = pd.read_csv(repo / "results" / "digits" / "verdict" / "verdict.csv")
     chosen = pd.read_csv(repo / "results" / "digits" / "confirm" / "chosen.csv")
     configurations = chosen.drop_duplicates(["arch", "method", "alpha", "temperature"])
-    assert len(verdict) == len(configurations) * 3 * len(chosen["eps"].unique())
+    assert len(verdict) == len(configurations) * 2 * len(chosen["eps"].unique())  # confirm.seeds [2, 3]
+    choosers = pd.read_csv(repo / "results" / "digits" / "attack" / "selection.csv")["seed"]
+    assert set(choosers) == {0, 1} and not set(choosers) & set(verdict["seed"])  # the choosing seeds never judge
     assert verdict["checkpoint"].map(lambda p: (repo / p).is_file()).all()
     assert (verdict["robust_accuracy"] <= verdict[["fgsm_accuracy", "paper_protocol_accuracy"]].min(axis=1)).all()
     gains = pd.read_csv(repo / "results" / "digits" / "verdict" / "gains.csv")
     assert set(gains["call"]) <= {"gain", "loss", "no gain above delta", "unresolved", "no interval", "not called"}
     assert gains.loc[gains["call"] == "not called", "p_holm"].isna().all()  # descriptive steps stay out of Holm
     assert (gains["ci_low"] <= gains["gain"]).all() and (gains["gain"] <= gains["ci_high"]).all()
-    # the study's question is one family: every smoothing method, arch and eps under every attack
+    # the study's question is one family, fixed by verdict.primary: each method, arch and eps under every attack
     study = params.study(params.load_params(repo / "params.yaml"), "digits")
-    smoothing = set(study["train"]["methods"]) - {"none"}
-    assert judge.calls(gains) == len(smoothing) * len(study["train"]["archs"]) * len(study["attack"]["strong"]["eps"])
+    hypotheses = pd.read_csv(repo / "results" / "digits" / "verdict" / "hypotheses.csv")
+    assert len(hypotheses) == len(study["verdict"]["primary"]) * len(study["train"]["archs"]) * len(study["attack"]["strong"]["eps"])
+    assert judge.calls(gains) == len(hypotheses)
     for table in ["variance.csv", "power.csv"]:
         assert not pd.read_csv(repo / "results" / "digits" / "verdict" / table).empty
 

@@ -80,6 +80,25 @@ def test_each_family_is_holm_corrected_on_its_own_and_the_steps_between_are_desc
     assert verdict.calls(table) == 1 and verdict.calls(table, "baselines") == 2
 
 
+def test_the_primary_family_is_fixed_in_advance_by_the_hypotheses():
+    rng = np.random.default_rng(5)
+    masks = planted(rng, 0.1)
+    sbls = masks[masks["method"] == "adversarial"].assign(method="second_best", alpha=0.1)
+    steps = pd.concat([masks, sbls])
+    chosen = pd.concat([CHOSEN, CHOSEN.iloc[[1]].assign(method="second_best", alpha=0.1)])
+    primary = verdict.hypotheses("d", ["a"], ["adversarial"], [EPS])
+    assert primary[["arch", "method", "eps", "against"]].values.tolist() == [["a", "adversarial", EPS, "none"]]
+    table = verdict.gains(steps, chosen, level=0.05, delta=0.03, primary=primary)
+    # a smoothing method left out of the primary family is corrected on its own, and does not dilute the question
+    assert table.set_index("method")["family"].to_dict() == {"adversarial": "every attack", "second_best": "other methods"}
+    alone = verdict.gains(masks, CHOSEN, level=0.05, delta=0.03)
+    assert table.loc[table["method"] == "adversarial", "p_holm"].iloc[0] == alone["p_holm"].iloc[0]
+    # a hypothesis with no data is an error, not a smaller family
+    with pytest.raises(ValueError, match=r"verdict\.primary.*'boltzmann'"):
+        verdict.gains(steps, chosen, level=0.05, delta=0.03,
+                      primary=verdict.hypotheses("d", ["a"], ["adversarial", "boltzmann"], [EPS]))
+
+
 def test_one_point_per_seed_is_not_a_gain_and_power_is_reported():
     masks = planted(np.random.default_rng(2), 0.0, seeds=3, points=150)
     for seed in range(3):  # each seed's smoothed model wins exactly one more point
