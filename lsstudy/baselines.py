@@ -8,8 +8,13 @@
   larger. Carlini & Wagner (2016) showed that this saturates the softmax and hides the gradient of the
   cross-entropy rather than removing adversarial examples: the known case of gradient masking that
   the sanity checks of ``lsstudy.sanity`` must catch.
+- ``scaled_logits``: not a defence but a control whose answer is known: the unsmoothed recipe (the same weights as
+  the unsmoothed model of the same seed), deployed with its logits multiplied by a large ``scale``
+  (``lsstudy.models.with_logit_scale``). Every prediction, so the robust accuracy, is the unsmoothed model's, yet
+  the softmax saturates and the cross-entropy gradient vanishes on every point it classifies with any margin:
+  distillation's masking without distillation. A strong evaluation must find no gain in it.
 
-Each baseline is a per-batch loss for ``lsstudy.train.train`` (its ``batch_loss`` argument).
+Each baseline but the last is a per-batch loss for ``lsstudy.train.train`` (its ``batch_loss`` argument).
 """
 
 import torch
@@ -20,7 +25,7 @@ from lsstudy.attacks.gradient import pgd
 from lsstudy.checks import check_choice, check_eps, check_positive, check_positive_int
 from lsstudy.train import BatchLoss, train
 
-BASELINES = ["pgd_training", "distillation"]
+BASELINES = ["pgd_training", "distillation", "scaled_logits"]
 
 
 def pgd_training_loss(eps: float, steps: int, start_epoch: int = 2) -> BatchLoss:
@@ -71,12 +76,15 @@ def train_baseline(baseline: str, model: nn.Module, teacher: nn.Module | None, x
     """Train ``model`` in place with ``baseline``; returns the history of ``lsstudy.train.train``.
 
     Args:
-        baseline: "pgd_training" (options eps, steps, start_epoch) or "distillation" (options
+        baseline: "pgd_training" (options eps, steps, start_epoch), "distillation" (options
             temperature and lr, which replaces the recipe's for teacher and student; ``teacher`` is a
-            fresh model of the same arch, trained here first).
+            fresh model of the same arch, trained here first) or "scaled_logits" (option scale, applied by the
+            caller to the trained model: here it trains as the unsmoothed model does).
         settings: the training recipe (epochs, lr, momentum, batch_size, val_fraction, patience).
     """
     check_choice("baseline", baseline, BASELINES)
+    if baseline == "scaled_logits":
+        return train(model, x, y, seed=seed, progress=False, **settings)
     if baseline == "pgd_training":
         return train(model, x, y, batch_loss=pgd_training_loss(**options), seed=seed, progress=False, **settings)
     if teacher is None:

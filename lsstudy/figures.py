@@ -32,7 +32,7 @@ from lsstudy.tables import alpha_grid, at_best, of_arch, require_eps, select
 BOUNDS = {"accuracy": (0.0, 1.0), "failure_rate": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "median_l2": (0.0, np.inf)}
 FRACTION_LIMITS = (-0.02, 1.02)  # a fraction axis showing all of [0, 1], whole markers at both ends
 REFERENCES = ["none", *BASELINES]  # models without an alpha: drawn at alpha 0 and across the alpha axis
-REFERENCE_STYLES = {"none": "--", "pgd_training": "-.", "distillation": ":"}
+REFERENCE_STYLES = {"none": "--", "pgd_training": "-.", "distillation": ":", "scaled_logits": (0, (1, 3))}
 LABEL_GAP = 0.06  # the least distance between two labelled alphas, as a share of the alpha axis
 DODGE = 0.012  # side-by-side offset between methods at one grid point, as a share of the axis span
 INF_MARKER = {"marker": "^", "markersize": 7, "linestyle": "none"}  # an infinite median, at the top of its panel

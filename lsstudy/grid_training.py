@@ -96,10 +96,11 @@ def train_runs(study: str, runs: list[RunConfig], models_dir: Path, base: dict, 
 
     def save(unit: engine.Unit, results: list[dict]) -> None:
         for run, key, result in zip(unit.payload["runs"], unit.payload["keys"], results):
-            model = models.build(run.arch, run.dataset)
+            scale = {"logit_scale": key["options"]["scale"]} if run.method == "scaled_logits" else {}
+            model = models.build(run.arch, run.dataset, **scale)
             model.load_state_dict(result["state_dict"])
             meta = {**asdict(run), "key": key, "clean_accuracy": result["clean_accuracy"],
-                    "history": result["history"].to_dict("list")}
+                    "history": result["history"].to_dict("list"), **scale}
             models.save(model, run.checkpoint(models_dir), **meta)
             metas[run] = meta
 

@@ -44,6 +44,23 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class ScaledLogits(nn.Module):
+    """Logits times a constant: the same predictions, a saturated softmax (the ``scaled_logits`` control)."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits * self.scale
+
+
+def with_logit_scale(model: nn.Sequential, scale: float) -> nn.Sequential:
+    """``model`` (from ``build``) with its logits multiplied by ``scale``, as ``build(..., logit_scale=scale)``
+    lays it out, so that its checkpoint rebuilds."""
+    return nn.Sequential(*model, ScaledLogits(scale))
+
+
 class LeNetMNIST(nn.Module):
     """The MNIST LeNet of the authors' code (PyTorch's MNIST example network), with its pools by ``conv_pool``
     and ``max_pool`` (the same function, faster on a CPU)."""
@@ -122,12 +139,16 @@ class ResNet18(nn.Module):
         return self.fc(out.flatten(1))
 
 
-def build(arch: str, dataset: str, bias: bool = True, seed: int | None = None) -> nn.Module:
+def build(arch: str, dataset: str, bias: bool = True, seed: int | None = None,
+          logit_scale: float | None = None) -> nn.Module:
     """The paper's ``arch`` for ``dataset``, normalisation first, logits out.
 
     ``bias`` only applies to ``linear`` (the gradient-gap study uses a bias-free softmax regression).
-    ``seed`` fixes the initial weights without touching the global random state.
+    ``seed`` fixes the initial weights without touching the global random state. ``logit_scale`` multiplies
+    the logits (``with_logit_scale``).
     """
+    if logit_scale is not None:
+        return with_logit_scale(build(arch, dataset, bias, seed), logit_scale)
     check_choice("arch", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
     if seed is not None:
@@ -194,7 +215,7 @@ def read_meta(path: str | Path) -> dict:
 
 def from_state(meta: dict, state_dict: dict) -> nn.Module:
     """The model a checkpoint's ``meta`` describes, with ``state_dict`` loaded, in eval mode."""
-    model = build(meta["arch"], meta["dataset"], bias=meta.get("bias", True))
+    model = build(meta["arch"], meta["dataset"], bias=meta.get("bias", True), logit_scale=meta.get("logit_scale"))
     model.load_state_dict(state_dict)
     return model.eval()
 

@@ -140,6 +140,10 @@ class Distillation(Section):
     lr: dict[str, Rate]
 
 
+class ScaledLogitsControl(Section):
+    scale: Positive
+
+
 class Train(Section):
     archs: _non_empty(Arch)
     methods: _non_empty(Method)
@@ -150,6 +154,7 @@ class Train(Section):
     baselines: list[Baseline]
     pgd_training: PgdTraining
     distillation: Distillation
+    scaled_logits: ScaledLogitsControl
     transfer_seed: Index
     epochs: Count
     lr: Rate

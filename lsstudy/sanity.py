@@ -24,16 +24,26 @@ black_box          Square (score-based, no gradient) or the transfer attack brea
 not_tight          on an affine model, the accuracy every attack leaves is more than ``TIGHT_MAX`` above
                    the exact robust accuracy (``lsstudy.attacks.exact``): the attacks miss examples that
                    exist
+non_monotone       against the next smaller eps of ``attack.strong.eps``: the points every attack left
+                   robust here but broke there are more than ``tolerance``. A perturbation allowed at the
+                   smaller eps is allowed here, so a working evaluation breaks here all it broke there
+stuck              against the next smaller eps: an attack run on every point (the paper's protocol,
+                   FGSM) leaves no less accuracy here than there, while the other attacks leave more than
+                   ``tolerance`` less here: its result does not move with the budget (Carlini et al. 2019,
+                   section 5.2: accuracy must fall as eps grows)
 =================  ==================================================================================
+
+The last two compare two eps, so they are asked at each eps but the smallest.
 """
 
 import numpy as np
 import pandas as pd
 
 from lsstudy.evaluate import points_mask
-from lsstudy.ladder import BLACK_BOX, MARGIN_LOSS, before
+from lsstudy.ladder import BLACK_BOX, MARGIN_LOSS, PAPER_PROTOCOL, before
 
-FLAGS = ["unbounded", "single_step", "black_box", "not_converged", "margin_loss", "not_tight"]
+FLAGS = ["unbounded", "single_step", "black_box", "not_converged", "margin_loss", "not_tight", "non_monotone", "stuck"]
+EVERY_POINT = [PAPER_PROTOCOL, ("fgsm", "ce")]  # the attacks a cascade runs on every point: their accuracy compares across eps
 TIGHT_MAX = 0.01  # one point of accuracy above the exact answer
 # What each check adds (after every attack before it in lsstudy.ladder.ORDER), and how its sentence names it
 ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
@@ -61,20 +71,44 @@ def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> t
     return left, left - accuracy(attacks, earlier + added)
 
 
+def _worst_case(attacks: dict[tuple[str, str], str]) -> np.ndarray:
+    return np.logical_and.reduce([points_mask(points).numpy() for points in attacks.values()])
+
+
+def _across_eps(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str] | None,
+                tolerance: float) -> dict[str, tuple[bool, str]]:
+    """The checks ``non_monotone`` and ``stuck`` of one model at one eps against the next smaller eps (``smaller``,
+    the same kind of dict; None: none smaller, nothing flagged)."""
+    if smaller is None:
+        return {"non_monotone": (False, ""), "stuck": (False, "")}
+    robust_here, robust_there = _worst_case(attacks), _worst_case(smaller)
+    reversed_share = float((robust_here & ~robust_there).mean())
+    robust = float(robust_here.mean())
+    stuck = [(pair, accuracy(attacks, [pair]), accuracy(smaller, [pair])) for pair in EVERY_POINT
+             if pair in attacks and pair in smaller]
+    stuck = [(pair, here, there) for pair, here, there in stuck if here >= there and here - robust > tolerance]
+    return {"non_monotone": (reversed_share > tolerance,
+                             f"every attack leaves robust {reversed_share:.3f} of the points it broke at the smaller eps"),
+            "stuck": (bool(stuck), "; ".join(f"{pair[0]} ({pair[1]}) leaves {here:.3f} here and {there:.3f} at the "
+                                             f"smaller eps (every attack: {robust:.3f})" for pair, here, there in stuck))}
+
+
 def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, tolerance: float,
-          unbounded_max: float, exact_accuracy: float = np.nan) -> dict:
+          unbounded_max: float, exact_accuracy: float = np.nan, smaller: dict[tuple[str, str], str] | None = None) -> dict:
     """The flags of one model at one eps, and ``reasons``: one sentence per failed check, with numbers.
 
     Args:
         attacks: (attack, loss) -> robust_points string, every attack of the ladder at this eps.
         unbounded_accuracy: accuracy PGD-CE left at the unbounded eps (NaN: not run, not flagged).
         exact_accuracy: the exact robust accuracy of an affine model (NaN: not affine, not flagged).
+        smaller: ``attacks`` at the next smaller eps of the evaluation (None: this is the smallest).
     """
     robust = accuracy(attacks, list(attacks))
     failed = {"unbounded": (unbounded_accuracy > unbounded_max,
                             f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})"),
               "not_tight": (robust - exact_accuracy > TIGHT_MAX,
-                            f"every attack leaves {robust:.3f}, the exact robust accuracy is {exact_accuracy:.3f}")}
+                            f"every attack leaves {robust:.3f}, the exact robust accuracy is {exact_accuracy:.3f}"),
+              **_across_eps(attacks, smaller, tolerance)}
     for flag, (added, name) in ADDED.items():
         left, broken = adds(attacks, added)
         failed[flag] = (broken > tolerance, f"{name} break {broken:.3f} of the points the attacks before left "

@@ -22,18 +22,19 @@ from lsstudy.models import ARCHS
 
 # The built-in methods, in the order of every legend and table: no smoothing, the paper's four
 # smoothings, then the defences of lsstudy.baselines (trained at alpha 0).
-METHODS = ["none", "standard", "adversarial", "boltzmann", "second_best", "pgd_training", "distillation"]
+METHODS = ["none", "standard", "adversarial", "boltzmann", "second_best", "pgd_training", "distillation", "scaled_logits"]
 SMOOTHING_METHODS = [m for m in METHODS if m not in BASELINES]
 NAMES = {"none": "no smoothing", "standard": "SLS", "adversarial": "ALS", "boltzmann": "BLS", "second_best": "SBLS",
-         "pgd_training": "PGD training", "distillation": "distillation"}
+         "pgd_training": "PGD training", "distillation": "distillation", "scaled_logits": "scaled logits"}
 
 # seaborn's "colorblind" palette, written out so that importing this module needs no seaborn: SLS and
 # BLS far apart, the unsmoothed model in near-black; methods outside METHODS take EXTRA_COLORS in turn.
 _COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc",
                "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9"]
 COLORS = {"none": "#262626", "standard": _COLORBLIND[0], "adversarial": _COLORBLIND[2], "boltzmann": _COLORBLIND[1],
-          "second_best": _COLORBLIND[4], "pgd_training": _COLORBLIND[3], "distillation": _COLORBLIND[7]}
-EXTRA_COLORS = [_COLORBLIND[i] for i in (5, 8, 9, 6)]
+          "second_best": _COLORBLIND[4], "pgd_training": _COLORBLIND[3], "distillation": _COLORBLIND[7],
+          "scaled_logits": _COLORBLIND[5]}
+EXTRA_COLORS = [_COLORBLIND[i] for i in (8, 9, 6)]
 
 ATTACKS = {"clean": "clean", "fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "cw_l2": "CW-L2", "pgd": "PGD",
            "pgd_more": "PGD (2x steps)", "apgd": "APGD", "square": "Square", "transfer": "transfer",

@@ -60,7 +60,8 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
     everything = results[results["class"] == "all"]
     rows = []
     for keys, model in everything.groupby(KEYS, sort=False):
-        for eps in strong["eps"]:
+        smaller = None  # the attacks at the next smaller eps: the checks across eps compare with it
+        for eps in sorted(strong["eps"]):
             attacks, exact = _attacks_at(model, eps), _accuracy(model, EXACT[0], eps)
             if not attacks:
                 raise ValueError(f"eps={eps!r} of attack.strong.eps has no results for {keys[-1]}; rerun the attack stage")
@@ -73,8 +74,9 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
                 "exact_accuracy": exact,
                 "breaks": breaks(attacks, _points(model, "clean", 0.0)),
                 **sanity.check(attacks, _accuracy(model, "unbounded", strong["unbounded_eps"]), tolerance, unbounded_max,
-                               exact),
+                               exact, smaller),
             })
+            smaller = attacks
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 

@@ -6,10 +6,11 @@ import pandas as pd
 
 ATTACK_PARAMS = {"bim_steps": 10, "deepfool": {"steps": 50, "overshoot": 0.02},
                  "cw_l2": {"steps": 100, "search_steps": 5, "c": 1.0, "kappa": 0.0}}
-# (method, alpha, temperature): the grid at T = 1, one BLS point of a temperature sweep, the two baselines
+# (method, alpha, temperature): the grid at T = 1, one BLS point of a temperature sweep, the three baselines
 MODELS = ([("none", 0.0, 1.0)]
           + [(m, a, 1.0) for m in ["standard", "adversarial", "boltzmann", "second_best"] for a in [0.1, 0.5]]
-          + [("boltzmann", 0.3, 0.1), ("pgd_training", 0.0, 1.0), ("distillation", 0.0, 100.0)])
+          + [("boltzmann", 0.3, 0.1), ("pgd_training", 0.0, 1.0), ("distillation", 0.0, 100.0),
+             ("scaled_logits", 0.0, 1.0)])
 NOISE = (-0.01, 0.0, 0.02)  # added to every accuracy of seed 0, 1, 2
 BIM_BEST = {("standard", 0.5): 0.6, ("boltzmann", 0.3): 0.7}  # planted winners of BIM (ce) at eps 0.1
 PLANTED = {("clean", "none"): 0.9, ("fgsm", "ce"): 0.5, ("fgsm", "smoothed"): 0.55, ("bim", "ce"): 0.4,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from lsstudy import evaluate, sanity
+from lsstudy import evaluate, models, sanity
 from lsstudy.attacks import exact
 from lsstudy.attacks.autoattack import apgd
 from lsstudy.attacks.gradient import pgd
@@ -86,19 +86,27 @@ def test_no_attack_goes_below_exact_and_the_exact_worst_case_reaches_it(trained_
     assert torch.equal(attacked, truth)
 
 
-def test_scaling_the_logits_changes_no_answer(trained_linear):
+def test_the_scaled_logits_control_keeps_every_answer_and_is_flagged(trained_linear):
+    """The scaled_logits control (lsstudy.baselines): the same exact robust accuracy as the model it scales, yet
+    its saturated softmax hides the cross-entropy gradient, so the margin loss breaks what cross-entropy cannot
+    and PGD-CE at an eps that can turn any image into any other leaves accuracy: both checks fire."""
     model, x, y = trained_linear
-    scaled = nn.Sequential(model, ScaleBy(1000.0))
+    scaled = models.with_logit_scale(model, 1000.0).eval()
     assert torch.equal(exact.robust_points(scaled, x, y, 0.1), exact.robust_points(model, x, y, 0.1))
 
+    def robust(m, x_adv):
+        return evaluate.points_string((evaluate.predict(m, x_adv).argmax(1) == y) & (evaluate.predict(m, x).argmax(1) == y))
 
-class ScaleBy(nn.Module):
-    def __init__(self, factor: float):
-        super().__init__()
-        self.factor = factor
+    def ladder(m):
+        return {("pgd", "ce"): robust(m, pgd(m, x, y, 0.1, steps=20, restarts=1)),
+                ("pgd", "margin"): robust(m, pgd(m, x, y, 0.1, steps=20, restarts=1, loss="margin"))}
 
-    def forward(self, logits):
-        return self.factor * logits
+    unbounded = evaluate.points_mask(robust(scaled, pgd(scaled, x, y, 0.5, steps=20, restarts=1))).float().mean().item()
+    flagged = sanity.check(ladder(scaled), unbounded, 0.03, 0.05, exact.robust_points(scaled, x, y, 0.1).float().mean().item())
+    assert flagged["margin_loss"] and flagged["unbounded"] and flagged["masking_suspected"]
+    plain_unbounded = evaluate.points_mask(robust(model, pgd(model, x, y, 0.5, steps=20, restarts=1))).float().mean().item()
+    plain = sanity.check(ladder(model), plain_unbounded, 0.03, 0.05, exact.robust_points(model, x, y, 0.1).float().mean().item())
+    assert not plain["masking_suspected"], plain["reasons"]
 
 
 def test_a_model_that_is_not_affine_is_refused_by_name():

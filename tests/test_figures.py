@@ -17,10 +17,13 @@ from scipy import stats
 
 from authors_reference import NUM, assert_points, authors_points, bullet
 from lsstudy import figures, verdict_figures
+from lsstudy.baselines import BASELINES
 from lsstudy.reference import authors
 from lsstudy.tables import best_alpha
 from lsstudy.verdict import LADDER
 from synthetic_results import ATTACK_PARAMS, MODELS, NOISE, PLANTED, make_history, make_results
+
+COLUMNS = len({m for m, _, _ in MODELS})  # accuracy_vs_eps draws a column per model at its best alpha
 
 WIDE_NOISE = (-0.1, 0.0, 0.1)  # seeds far apart: 95% t-intervals reach past 0 and 1
 
@@ -221,18 +224,18 @@ def _with_eps(results: pd.DataFrame, eps_values: list[float], dataset: str = "mn
 
 def test_accuracy_vs_eps_draws_both_protocols(results, best):
     fig = figures.accuracy_vs_eps(results, best, "lenet", ATTACK_PARAMS)
-    rows = [ax.get_ylabel() for ax in fig.axes[::7]]  # the first panel of each row (7 models)
+    rows = [ax.get_ylabel() for ax in fig.axes[::COLUMNS]]  # the first panel of each row (one column a model)
     assert rows == ["FGSM, attacking ce", "FGSM, attacking smoothed", "BIM, attacking ce", "BIM, attacking smoothed"]
-    for ax, (attack, loss) in zip(fig.axes[::7], [("fgsm", "ce"), ("fgsm", "smoothed"), ("bim", "ce"), ("bim", "smoothed")]):
+    for ax, (attack, loss) in zip(fig.axes[::COLUMNS], [("fgsm", "ce"), ("fgsm", "smoothed"), ("bim", "ce"), ("bim", "smoothed")]):
         line = ax.get_lines()[0]  # no smoothing: the planted accuracy at eps 0.1, mean over the 3 seeds
         assert line.get_ydata()[list(line.get_xdata()).index(0.1)] == pytest.approx(PLANTED[(attack, loss)] + np.mean(NOISE))
     only_ce = results[results["loss"] != "smoothed"]
-    assert len(figures.accuracy_vs_eps(only_ce, best, "lenet", ATTACK_PARAMS).axes) == 2 * 7  # the protocols run
+    assert len(figures.accuracy_vs_eps(only_ce, best, "lenet", ATTACK_PARAMS).axes) == 2 * COLUMNS  # the protocols run
 
 
 def _drawn(fig, column: int) -> dict[str, list[tuple]]:
     """Per row (its label, on the first panel), the authors' points drawn in the panels of one column (one model)."""
-    return {first.get_ylabel(): authors_points(ax) for first, ax in zip(fig.axes[::7], fig.axes[column::7])}
+    return {first.get_ylabel(): authors_points(ax) for first, ax in zip(fig.axes[::COLUMNS], fig.axes[column::COLUMNS])}
 
 
 def test_the_authors_points_are_the_file_s_beside_the_models_without_alpha(best):
@@ -281,7 +284,7 @@ def test_eleven_alphas_are_all_labelled_without_overlap():
     """The paper studies' grid: alpha 0 (no smoothing) and 0.1 to 1."""
     alphas = [round(0.1 * i, 1) for i in range(1, 11)]
     models = [("none", 0.0, 1.0)] + [(m, a, 1.0) for m in ["standard", "adversarial", "boltzmann", "second_best"]
-                                     for a in alphas] + MODELS[-2:]
+                                     for a in alphas] + [m for m in MODELS if m[0] in BASELINES]
     results = make_results(models=models)
     for fig in [figures.accuracy_vs_alpha(results, "lenet", [0.1], ATTACK_PARAMS, 1.0),
                 figures.clean_vs_alpha(results, "lenet", 1.0), figures.min_norm(results, "lenet", ATTACK_PARAMS, 1.0)]:

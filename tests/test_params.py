@@ -153,7 +153,7 @@ def test_a_key_given_twice_is_refused_by_name_as_dvc_refuses_the_file(tmp_path, 
         parse_yaml(text, str(path))
     assert params.main(["--params", str(path), "check"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: params.yaml: defaults.train.epochs is given twice (lines 18 and 19); DVC refuses such a file: keep one\n"
+    assert err == "error: params.yaml: defaults.train.epochs is given twice (lines 19 and 20); DVC refuses such a file: keep one\n"
 
 
 @pytest.mark.parametrize("name", ["mnist/5k b", "5k", "two.parts", "-x", "digits;rm"])

@@ -172,6 +172,27 @@ def test_per_point_worst_case_by_hand():
     assert sanity.adds({**attacks, ("square", "margin"): "0111"}, [("square", "margin")]) == (0.5, 0.25)
 
 
+def test_the_checks_across_eps_fire_on_an_evaluation_that_does_not_fall_with_eps_and_only_then():
+    paper = ("bim", "smoothed")
+    # 20 points; at the smaller eps the paper's protocol leaves 16, every attack 10
+    small = {paper: "1" * 16 + "0" * 4, ("pgd", "ce"): "1" * 10 + "0" * 10}
+    falling = {paper: "1" * 12 + "0" * 8, ("pgd", "ce"): "1" * 6 + "0" * 14}  # a working evaluation
+    ok = sanity.check(falling, 0.0, 0.03, 0.05, smaller=small)
+    assert not ok["non_monotone"] and not ok["stuck"] and not ok["masking_suspected"], ok["reasons"]
+    # the paper's protocol leaves as much at the larger eps while PGD breaks more: stuck
+    stuck = sanity.check({**falling, paper: small[paper]}, 0.0, 0.03, 0.05, smaller=small)
+    assert stuck["stuck"] and not stuck["non_monotone"] and "bim (smoothed) leaves 0.800 here and 0.800" in stuck["reasons"]
+    # a stuck attack on a model robust at both eps is not flagged: nothing is left to break
+    robust = {paper: "1" * 20, ("pgd", "ce"): "1" * 20}
+    assert not sanity.check(robust, 0.0, 0.03, 0.05, smaller=robust)["stuck"]
+    # every attack leaves robust at the larger eps 2 points (0.1) it broke at the smaller: not monotone
+    reversed_points = {paper: "1" * 12 + "0" * 8, ("pgd", "ce"): "1" * 6 + "0" * 4 + "11" + "0" * 8}
+    failed = sanity.check(reversed_points, 0.0, 0.03, 0.05, smaller=small)
+    assert failed["non_monotone"] and "every attack leaves robust 0.100 of the points it broke" in failed["reasons"]
+    # the smallest eps has nothing to compare with
+    assert not sanity.check(falling, 0.0, 0.03, 0.05)["non_monotone"]
+
+
 def test_verdict_columns_are_the_documented_ones(verdicts):
     _, row = verdicts["ordinary"]
     assert list(row.index[:len(KEYS) + 1]) == [*KEYS, "eps"]

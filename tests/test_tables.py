@@ -33,7 +33,8 @@ def test_best_alpha_picks_the_planted_winners(best):
     assert chosen == {"none": (0.0, 1.0), "standard": (0.5, 1.0), "boltzmann": (0.3, 0.1),
                       # ties go to the smaller alpha
                       "adversarial": (0.1, 1.0), "second_best": (0.1, 1.0),
-                      "pgd_training": (0.0, 1.0), "distillation": (0.0, 100.0)}
+                      "pgd_training": (0.0, 1.0), "distillation": (0.0, 100.0),
+                      "scaled_logits": (0.0, 1.0)}
     assert list(best["method"]) == METHODS
     assert best.set_index("method").loc["boltzmann", "accuracy"] == pytest.approx(0.7 + np.mean(NOISE))
     assert "BIM" in best.attrs["criterion"] and "0.1" in best.attrs["criterion"]

@@ -21,6 +21,8 @@ def train_model(payload: dict, context: dict) -> dict:
     if run.method in baselines.BASELINES:
         teacher = models.build(run.arch, run.dataset, seed=run.seed) if run.method == "distillation" else None
         history = baselines.train_baseline(run.method, model, teacher, x, y, recipe, seed=run.seed, **options)
+        if run.method == "scaled_logits":
+            model = models.with_logit_scale(model, options["scale"])
     else:
         history = train(model, x, y, run.method, run.alpha, run.temperature, seed=run.seed, progress=False, **recipe)
     return _result(model, history, context)
