@@ -45,6 +45,11 @@ from lsstudy.ladder import BLACK_BOX, MARGIN_LOSS, PAPER_PROTOCOL, before
 FLAGS = ["unbounded", "single_step", "black_box", "not_converged", "margin_loss", "not_tight", "non_monotone", "stuck"]
 EVERY_POINT = [PAPER_PROTOCOL, ("fgsm", "ce")]  # the attacks a cascade runs on every point: their accuracy compares across eps
 TIGHT_MAX = 0.01  # one point of accuracy above the exact answer
+# The models whose answer is known, and the answer: a check worth its name fires on the maskers, not on the others
+CONTROLS = {"none": "plain training: not masking",
+            "pgd_training": "robust by training (Madry et al. 2018): not masking",
+            "distillation": "masks gradients (Carlini & Wagner 2016)",
+            "scaled_logits": "masks gradients; the same answers as none"}
 # What each check adds (after every attack before it in lsstudy.ladder.ORDER), and how its sentence names it
 ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
          "not_converged": ([("pgd_more", "ce")], "PGD-CE with twice the steps"),
@@ -127,3 +132,17 @@ def flags_table(verdict: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     for flag in [*FLAGS, "masking_suspected"]:
         table[flag] = [f"{int(k)}/{int(n)}" for k, n in zip(counts[(flag, "sum")], counts[(flag, "count")])]
     return table.reset_index()
+
+
+def known_cases(verdict: pd.DataFrame) -> pd.DataFrame:
+    """How often each check fires on the models whose answer is known (``CONTROLS``), one row a control, over
+    every arch, seed and eps of the verdict table ``verdict``: "k/n" of its (model, eps) rows. What a check
+    firing on a smoothed model is worth is read from here: a check that fires as often on PGD training as on
+    distillation does not tell masking from robustness."""
+    rows = []
+    for method, answer in CONTROLS.items():
+        known = verdict[verdict["method"] == method]
+        if len(known):
+            rows.append({"method": method, "answer": answer,
+                         **{flag: f"{int(known[flag].sum())}/{len(known)}" for flag in [*FLAGS, "masking_suspected"]}})
+    return pd.DataFrame(rows, columns=["method", "answer", *FLAGS, "masking_suspected"])

@@ -93,7 +93,8 @@ def test_repro_writes_every_output_of_every_study(repo):
                 f"reports/{study}/timings/confirm.csv", f"results/{study}/figures/table.md",
                 f"results/{study}/verdict/verdict.csv", f"results/{study}/verdict/gains.csv",
                 f"results/{study}/verdict/power.csv", f"results/{study}/verdict/reproduction.csv",
-                f"results/{study}/verdict/summary.md", f"results/{study}/metrics.json",
+                f"results/{study}/verdict/summary.md", f"results/{study}/verdict/known_cases.md",
+                f"results/{study}/metrics.json",
                 f"figures/{study}/paper/accuracy_vs_eps_linear.png", f"figures/{study}/verdict/diagnostics_linear.png"]:
             assert (repo / path).is_file(), path
         settings = params.study(tiny, study)
@@ -133,6 +134,9 @@ def test_the_verdict_judges_each_chosen_configuration_on_every_seed(repo):
     assert len(verdict) == len(configurations) * 2 * len(chosen["eps"].unique())  # confirm.seeds [2, 3]
     choosers = pd.read_csv(repo / "results" / "digits" / "attack" / "selection.csv")["seed"]
     assert set(choosers) == {0, 1} and not set(choosers) & set(verdict["seed"])  # the choosing seeds never judge
+    known = (repo / "results" / "digits" / "verdict" / "known_cases.md").read_text()
+    for control in ["none", "pgd_training", "distillation", "scaled_logits"]:  # every control, over 2 seeds x eps
+        assert f"| {control} " in known, control
     assert verdict["checkpoint"].map(lambda p: (repo / p).is_file()).all()
     assert (verdict["robust_accuracy"] <= verdict[["fgsm_accuracy", "paper_protocol_accuracy"]].min(axis=1)).all()
     gains = pd.read_csv(repo / "results" / "digits" / "verdict" / "gains.csv")

@@ -199,3 +199,16 @@ def test_verdict_columns_are_the_documented_ones(verdicts):
     for column in ["clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy", "robust_accuracy",
                    "breaks", *sanity.FLAGS, "masking_suspected", "reasons"]:
         assert column in row.index
+
+
+def test_the_known_cases_count_each_check_on_each_control_and_skip_the_rest():
+    row = dict.fromkeys([*sanity.FLAGS, "masking_suspected"], False)
+    verdict = pd.DataFrame([{**row, "method": "distillation", "unbounded": True, "masking_suspected": True},
+                            {**row, "method": "distillation", "unbounded": True, "margin_loss": True, "masking_suspected": True},
+                            {**row, "method": "none"},
+                            {**row, "method": "standard", "margin_loss": True, "masking_suspected": True}])
+    table = sanity.known_cases(verdict).set_index("method")
+    assert list(table.index) == ["none", "distillation"]  # in CONTROLS' order; no smoothing method, no absent control
+    assert (table.loc["distillation", "unbounded"], table.loc["distillation", "margin_loss"]) == ("2/2", "1/2")
+    assert (table.loc["none", "margin_loss"], table.loc["none", "masking_suspected"]) == ("0/1", "0/1")
+    assert "masks gradients" in table.loc["distillation", "answer"]
