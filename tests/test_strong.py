@@ -212,3 +212,16 @@ def test_the_known_cases_count_each_check_on_each_control_and_skip_the_rest():
     assert (table.loc["distillation", "unbounded"], table.loc["distillation", "margin_loss"]) == ("2/2", "1/2")
     assert (table.loc["none", "margin_loss"], table.loc["none", "masking_suspected"]) == ("0/1", "0/1")
     assert "masks gradients" in table.loc["distillation", "answer"]
+
+
+@pytest.mark.parametrize("flag, attack", [("single_step", ("fgsm", "ce")), ("not_converged", ("pgd_more", "ce")),
+                                          ("margin_loss", ("apgd", "dlr")), ("black_box", ("square", "margin"))])
+def test_each_check_fires_when_its_attack_breaks_what_the_earlier_ones_left_and_only_then(flag, attack):
+    # 20 points: BIM and PGD-CE leave the first 10; the attack under test leaves 10 (a subset: it adds nothing)
+    # or 7 of them (it breaks 3 they left: 0.15 > the tolerance 0.03)
+    earlier = {("bim", "smoothed"): "1" * 10 + "0" * 10, ("bim", "ce"): "1" * 10 + "0" * 10, ("pgd", "ce"): "1" * 10 + "0" * 10}
+    adds_nothing = sanity.check({**earlier, attack: "1" * 10 + "0" * 10}, 0.0, 0.03, 0.05)
+    assert not adds_nothing["masking_suspected"], adds_nothing["reasons"]
+    breaks_three = sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.03, 0.05)
+    assert [name for name in sanity.FLAGS if breaks_three[name]] == [flag]
+    assert "break 0.150 of the points the attacks before left (0.500)" in breaks_three["reasons"]
