@@ -57,13 +57,16 @@ ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
          "black_box": (BLACK_BOX, "black box and transfer")}
 
 
+def _worst_case(attacks: dict[tuple[str, str], str]) -> np.ndarray:
+    """The points that every attack of ``attacks`` left robust (a boolean array)."""
+    return np.logical_and.reduce([points_mask(points).numpy() for points in attacks.values()])
+
+
 def accuracy(attacks: dict[tuple[str, str], str], pairs: list[tuple[str, str]]) -> float:
     """Accuracy left by the per-point worst case over the ``pairs`` present in ``attacks``
     ((attack, loss) -> robust_points); NaN if none is present."""
-    masks = [points_mask(attacks[pair]) for pair in pairs if pair in attacks]
-    if not masks:
-        return np.nan
-    return float(np.logical_and.reduce([m.numpy() for m in masks]).mean())
+    present = {pair: attacks[pair] for pair in pairs if pair in attacks}
+    return float(_worst_case(present).mean()) if present else np.nan
 
 
 def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> tuple[float, float]:
@@ -74,10 +77,6 @@ def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> t
     if not any(pair in attacks for pair in added) or np.isnan(left):
         return left, np.nan
     return left, left - accuracy(attacks, earlier + added)
-
-
-def _worst_case(attacks: dict[tuple[str, str], str]) -> np.ndarray:
-    return np.logical_and.reduce([points_mask(points).numpy() for points in attacks.values()])
 
 
 def _across_eps(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str] | None,
@@ -139,10 +138,6 @@ def known_cases(verdict: pd.DataFrame) -> pd.DataFrame:
     every arch, seed and eps of the verdict table ``verdict``: "k/n" of its (model, eps) rows. What a check
     firing on a smoothed model is worth is read from here: a check that fires as often on PGD training as on
     distillation does not tell masking from robustness."""
-    rows = []
-    for method, answer in CONTROLS.items():
-        known = verdict[verdict["method"] == method]
-        if len(known):
-            rows.append({"method": method, "answer": answer,
-                         **{flag: f"{int(known[flag].sum())}/{len(known)}" for flag in [*FLAGS, "masking_suspected"]}})
-    return pd.DataFrame(rows, columns=["method", "answer", *FLAGS, "masking_suspected"])
+    known = flags_table(verdict[verdict["method"].isin(list(CONTROLS))], ["method"]).set_index("method")
+    known = known.reindex([method for method in CONTROLS if method in known.index])
+    return known.assign(answer=known.index.map(CONTROLS)).reset_index()[["method", "answer", *FLAGS, "masking_suspected"]]
