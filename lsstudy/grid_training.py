@@ -18,7 +18,8 @@ from lsstudy.stacked import STACKABLE
 from lsstudy.study import code_digest, load_split, tensor_digest, test_split
 from lsstudy.units.training import train_models
 
-TRAIN_RECIPE_KEYS = ["epochs", "lr", "momentum", "batch_size", "val_fraction", "patience", "plateau_loss"]
+TRAIN_RECIPE_KEYS = ["epochs", "lr", "momentum", "batch_size", "val_fraction", "patience", "plateau_loss", "schedule",
+                     "precision"]
 TRAINING_UNIT = "lsstudy.units.training"
 
 

@@ -34,6 +34,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from lsstudy import baselines, data, models, smoothing
 from lsstudy.style import FORMATS
+from lsstudy.train import PRECISIONS, SCHEDULES
 
 PROTOCOLS = ["ce", "smoothed"]
 EXECUTORS = ["local", "ray"]
@@ -163,6 +164,8 @@ class Train(Section):
     val_fraction: HoldOut
     patience: Count
     plateau_loss: Annotated[str, _choice(lambda: ["ce", "smoothed"])]
+    schedule: Annotated[str, _choice(lambda: SCHEDULES)]
+    precision: Annotated[str, _choice(lambda: PRECISIONS)]
 
 
 class DeepFool(Section):

@@ -1,5 +1,7 @@
 """Architectures against their published sizes, checkpoints round-trip, training is seeded."""
 
+import math
+
 import pytest
 import torch
 
@@ -117,3 +119,49 @@ def test_the_plateau_schedule_follows_the_loss_asked_for(mnist5k_train):
     assert (histories["ce"]["plateau_loss"] == histories["ce"]["val_loss"]).all()
     # ALS's loss adds alpha * max_j(-log p_j) >= alpha * CE's share: it is larger than plain cross-entropy
     assert (histories["smoothed"]["plateau_loss"] > histories["smoothed"]["val_loss"]).all()
+
+
+def test_the_cosine_schedule_anneals_per_step_from_lr_to_zero_whatever_the_hold_out_loss(mnist5k_train, mnist5k_test):
+    x, y = mnist5k_train[0][:1000], mnist5k_train[1][:1000]
+    epochs, lr, batch_size = 4, 0.1, 100
+    histories = []
+    for loss in ["ce", "smoothed"]:
+        model = models.build("mlp", "mnist5k", seed=0)
+        histories.append(train(model, x, y, method="adversarial", alpha=0.1, epochs=epochs, lr=lr, batch_size=batch_size,
+                               seed=0, device="cpu", progress=False, plateau_loss=loss, schedule="cosine"))
+    # the closed form at the first step of each epoch: 900 training points (a 10% hold-out) are 9 steps an epoch
+    steps = 9
+    expected = [lr * (1 + math.cos(math.pi * (epoch * steps) / (epochs * steps))) / 2 for epoch in range(epochs)]
+    for history in histories:
+        assert history["lr"].tolist() == pytest.approx(expected, rel=1e-12)
+    accuracy = (predict(model, mnist5k_test[0]).argmax(1) == mnist5k_test[1]).float().mean().item()
+    assert accuracy > 0.6
+
+
+def test_an_unknown_schedule_is_refused_by_name(mnist5k_train):
+    with pytest.raises(ValueError, match=r"schedule='step' is not allowed; choose one of \['plateau', 'cosine'\]"):
+        train(models.build("linear", "mnist5k"), *mnist5k_train, epochs=1, schedule="step", progress=False)
+
+
+def test_bf16_training_runs_the_forward_pass_in_bfloat16_keeps_float32_weights_and_learns(mnist5k_train, mnist5k_test):
+    x, y = mnist5k_train[0][:1000], mnist5k_train[1][:1000]
+    seen = []
+
+    def cross_entropy(model, x, y, epoch):
+        logits = model(x)
+        seen.append(logits.dtype)
+        return torch.nn.functional.cross_entropy(logits, y)
+
+    accuracies = {}
+    for precision in ["float32", "bf16"]:
+        # an MLP: this CPU's oneDNN has no bfloat16 convolution (a GPU's cuDNN has)
+        model = models.build("mlp", "mnist5k", seed=0)
+        train(model, x, y, epochs=2, lr=0.05, seed=0, device="cpu", progress=False, precision=precision,
+              batch_loss=cross_entropy)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        logits = predict(model, mnist5k_test[0])
+        assert logits.dtype == torch.float32  # evaluation is float32 whatever the training
+        accuracies[precision] = (logits.argmax(1) == mnist5k_test[1]).float().mean().item()
+    assert set(seen[: len(seen) // 2]) == {torch.float32} and set(seen[len(seen) // 2 :]) == {torch.bfloat16}
+    # bfloat16 keeps 8 bits of mantissa: the same recipe learns as well, within the noise of 1,000 test points
+    assert accuracies["bf16"] > 0.6 and abs(accuracies["bf16"] - accuracies["float32"]) < 0.05

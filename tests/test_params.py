@@ -33,6 +33,23 @@ def test_the_shipped_parameter_files_are_valid():
     params.validate(paper)
 
 
+def test_the_decisive_studies_judge_every_free_test_point_of_mnist25k_with_fresh_seeds():
+    shipped = params.load_params(ROOT / "params.yaml")
+    extra = params.load_params(ROOT / "params-decisive.yaml")
+    merged = params.validate(params.merge(shipped, extra))
+    archs = []
+    for name in params.study_names(extra):
+        study = params.study(merged, name)
+        selection = study["attack"]["selection"]
+        assert study["base"]["dataset"] == "mnist25k" and study["train"]["schedule"] == "cosine"
+        # every one of the 10,000 test points the selection window does not hold is judged
+        assert selection["offset"] + selection["size"] == study["base"]["test_offset"]
+        assert study["base"]["test_offset"] + study["confirm"]["test_size"] == 10_000
+        assert not set(study["confirm"]["seeds"]) & set(study["base"]["seeds"])
+        archs += study["train"]["archs"]
+    assert sorted(archs) == ["lenet", "linear", "mlp"]
+
+
 @pytest.mark.parametrize("where, value, message", [
     # out of range
     ("defaults.train.alphas", [0.1, 1.5], r"^defaults\.train\.alphas\[1\]=1\.5 is not allowed; it must be a number in \[0, 1\]"),
@@ -55,6 +72,7 @@ def test_the_shipped_parameter_files_are_valid():
     ("studies.digits.base.dataset", "imagenet", r"^studies\.digits\.base\.dataset='imagenet' is not allowed; choose one of"),
     ("defaults.figures.formats", ["gif"], r"^defaults\.figures\.formats\[0\]='gif' is not allowed; choose one of"),
     ("engine.executor", "dask", r"^engine\.executor='dask' is not allowed; choose one of \['local', 'ray'\]"),
+    ("defaults.train.schedule", "step", r"^defaults\.train\.schedule='step' is not allowed; choose one of \['plateau', 'cosine'\]"),
     # cross-field rules
     ("defaults.attack.strong.eps", [0.15], r"^defaults\.attack\.strong\.eps\[0\]=0\.15 is not allowed; choose one of \[0\.1\]"),
     ("defaults.train.transfer_seed", 1, r"^defaults\.train\.transfer_seed=1 is not allowed; it must differ from every base\.seeds"),

@@ -33,15 +33,16 @@ def relative_gap(a, b) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
 @pytest.mark.parametrize("arch, dataset", CASES)
-def test_a_stack_trains_each_model_as_train_trains_it_alone(arch, dataset):
+def test_a_stack_trains_each_model_as_train_trains_it_alone(arch, dataset, schedule):
     x, y = data.load(dataset, "train")
     x, y = x[:300], y[:300]
     alone = [models.build(arch, dataset, seed=s["seed"]) for s in SETTINGS]
     histories = [train(m, x, y, s["method"], s["alpha"], s["temperature"], seed=s["seed"], device="cpu", progress=False,
-                       **RECIPE) for m, s in zip(alone, SETTINGS)]
+                       schedule=schedule, **RECIPE) for m, s in zip(alone, SETTINGS)]
     stacked = [models.build(arch, dataset, seed=s["seed"]) for s in SETTINGS]
-    stacked_histories = train_stack(stacked, x, y, SETTINGS, device="cpu", **RECIPE)
+    stacked_histories = train_stack(stacked, x, y, SETTINGS, device="cpu", schedule=schedule, **RECIPE)
     for single, member, history, stacked_history in zip(alone, stacked, histories, stacked_histories):
         for (name, weight), reference in zip(member.state_dict().items(), single.state_dict().values()):
             assert relative_gap(weight, reference) <= 1e-4, name
