@@ -81,10 +81,16 @@ def diagnostics(points: pd.DataFrame, arch: str, temperature: float) -> Figure:
     ``FLOOR``: the values below it (a saturated softmax gives a CE gradient of exactly 0) count in the
     boxes' quartiles but are not drawn, and each panel's title says which models had them, on what
     share of the points, and how many were exactly 0."""
+    if arch not in set(points["arch"]):
+        raise ValueError(f"arch={arch!r} has no diagnostics; choose one of {arch_order(points['arch'])}")
     rows = points[(points["arch"] == arch) & points["correct"]]
     rows = rows[(rows["method"] != "boltzmann") | np.isclose(rows["temperature"], temperature)]
-    if rows.empty:
-        raise ValueError(f"arch={arch!r} has no diagnostics; choose one of {arch_order(points['arch'])}")
+    if rows.empty:  # models that answer one class (an epoch of a rehearsal) can miss every point: say so, not fail
+        fig, ax = plt.subplots(figsize=(8, 2), layout="constrained")
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"{arch}: no test point is classified correctly, so there is no gradient or "
+                "margin to draw", ha="center", va="center")
+        return fig
     rows = rows.assign(alpha_label=[f"{a:g}" for a in rows["alpha"]], method_name=[name(m) for m in rows["method"]])
     methods = method_order(rows["method"])
     hue_order = [name(m) for m in methods]

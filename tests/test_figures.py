@@ -204,6 +204,14 @@ def test_diagnostics_say_where_gradients_are_zero_instead_of_drawing_them():
     assert fig.axes[1].get_title(loc="left") == ""  # nothing below the floor there
 
 
+def test_diagnostics_of_models_that_miss_every_point_say_so_and_an_unknown_arch_is_refused():
+    points = _points({("none", 0.0): np.ones(10)}).assign(correct=False)  # one-class models can miss every point
+    fig = verdict_figures.diagnostics(points, "lenet", 1.0)
+    assert "lenet: no test point is classified correctly" in fig.axes[0].texts[0].get_text()
+    with pytest.raises(ValueError, match=r"arch='mlp' has no diagnostics; choose one of \['lenet'\]"):
+        verdict_figures.diagnostics(points, "mlp", 1.0)
+
+
 def test_verdict_gains_follow_the_arch_order():
     rows = [{"dataset": "mnist5k", "arch": arch, "method": method, "alpha": 0.1, "temperature": 1.0, "eps": 0.1,
              "order": order, "step": step, "gain": 0.01 * order, "ci_low": 0.01 * order - 0.02,
