@@ -27,11 +27,11 @@ from torch import nn
 from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in executed notebooks
 
 from lsstudy.checks import check_choice, check_positive_int
+from lsstudy.runtime import default_device, seed_everything
+from lsstudy.smoothing import LabelSmoothingLoss
 
 SCHEDULES = ["plateau", "cosine"]
 PRECISIONS = ["float32", "bf16"]
-from lsstudy.runtime import default_device, seed_everything
-from lsstudy.smoothing import LabelSmoothingLoss
 
 # (model in train mode, images, labels, epoch counted from 1) -> mean loss of the batch
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]

@@ -5,7 +5,8 @@ Each model keeps what ``train`` gives it: its seed's stratified hold-out, its se
 dropout stream (``train`` seeds the global generator with the seed; here each model has a generator of its own with
 that seed), its loss (``LabelSmoothingLoss(method, alpha, temperature)``, the mean over its batch), SGD with momentum
 and torch's ReduceLROnPlateau on its own hold-out loss or its CosineAnnealingLR (``schedule``), each on an optimizer
-that holds only the model's learning rate. The SGD step is torch's, vectorised over the models: buf = momentum buf + grad, p = p - lr_m buf.
+that holds only the model's learning rate. The SGD step is torch's, vectorised over the models:
+buf = momentum buf + grad, p = p - lr_m buf.
 """
 
 import pandas as pd
@@ -24,7 +25,8 @@ EVAL_BATCH = 1000  # lsstudy.train.predict's
 
 def train_stack(members: list[nn.Module], x: torch.Tensor, y: torch.Tensor, settings: list[dict], epochs: int = 50,
                 lr: float = 0.01, momentum: float = 0.9, batch_size: int = 100, val_fraction: float = 0.1,
-                patience: int = 5, plateau_loss: str = "ce", schedule: str = "plateau", precision: str = "float32", device: str | torch.device | None = None) -> list[pd.DataFrame]:
+                patience: int = 5, plateau_loss: str = "ce", schedule: str = "plateau", precision: str = "float32",
+                device: str | torch.device | None = None) -> list[pd.DataFrame]:
     """Train ``members`` (models of one arch and dataset, from ``lsstudy.models.build``) in place on (x, y); model m
     with ``settings[m]`` = {method, alpha, temperature, seed}, the rest of the recipe shared (as in ``train``).
 
@@ -67,10 +69,10 @@ def train_stack(members: list[nn.Module], x: torch.Tensor, y: torch.Tensor, sett
             losses.sum().backward()  # each model's gradient is its own loss's
             buffers = _sgd(stack.weights, buffers, steps, momentum)
             totals += losses.detach().double() * batch.shape[1]
-            if schedule == "cosine":
-                for holder, (_, cosine) in zip(holders, schedulers):
+            if schedulers[0][1] is not None:  # a per-step schedule (cosine), the same kind for every model
+                for holder, (_, step_scheduler) in zip(holders, schedulers):
                     holder.step()  # a no-op (its parameter has no gradient) that torch's scheduler expects first
-                    cosine.step()
+                    step_scheduler.step()
                 steps = -torch.tensor([h.param_groups[0]["lr"] for h in holders], device=device)
         totals = totals.tolist()
         logits = _predict(stack, x, val_idx.to(device)) if val_idx.shape[1] else None
