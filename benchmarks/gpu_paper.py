@@ -137,7 +137,7 @@ def run_level(s: dict, engine: dict, data: dict, root: Path, costs: list[dict], 
         confirmed = load_results(out / "confirm" / "attacks.csv")
         grid_table = load_results(out / "attack" / "attacks.csv")
         chosen, strong = confirmed_tables["chosen"], attack["strong"]
-        table = judge.verdict_table(confirmed, strong, verdict["tolerance"], verdict["unbounded_max"])
+        table = judge.verdict_table(confirmed, strong, verdict["unbounded_max"], verdict["level"])
         primary = judge.hypotheses(base["dataset"], arch_order(train["archs"]), verdict["primary"], strong["eps"])
         gains = judge.gains(judge.ladder_masks(confirmed, strong["eps"]), chosen, verdict["level"], verdict["delta"],
                             primary)

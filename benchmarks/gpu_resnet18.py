@@ -97,7 +97,7 @@ def main() -> None:
                                   engine, Path(scratch) / "cache")
         attacked = time.perf_counter()
         attacks = with_settings(results, "attacks", checkpoints, scratch)
-    judged = verdict.verdict_table(attacks, attack["strong"], tolerance=0.03, unbounded_max=0.05)
+    judged = verdict.verdict_table(attacks, attack["strong"], unbounded_max=0.05, level=0.05)
     gpu = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if gpu else "CPU"
     text = "\n".join([

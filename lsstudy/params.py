@@ -221,7 +221,6 @@ class Figures(Section):
 
 
 class Verdict(Section):
-    tolerance: Fraction
     unbounded_max: Fraction
     level: Annotated[float, _rule(lambda v: _finite(v) and 0 < v < 1, "it must be a number in (0, 1)")]
     delta: Annotated[float, _rule(lambda v: _finite(v) and 0 < v < 1, "it must be a number in (0, 1)")]

@@ -1,13 +1,16 @@
 """Sanity checks of an evaluation (Carlini et al. 2019, 'On Evaluating Adversarial Robustness',
 https://arxiv.org/abs/1902.06705), computed per model and eps from the attack table.
 
-Each check but the first asks what some attacks add to every attack before them in the ladder's order
-(``lsstudy.ladder.ORDER``): the share of the test points that they break and every earlier attack left robust.
-An attack that should find nothing the earlier ones missed, but finds more than ``tolerance`` (accuracy, a
-fraction of the test points), fails the check, and the model is flagged as likely masking gradients: the
-attacks that follow its gradient are not finding the adversarial examples that exist. Asked this way, a check
-reads the same from a cascade (the confirm stage: each attack only on the points the earlier ones left) as
-from a table where every attack saw every point.
+Most checks ask what some attacks add to every attack before them in the ladder's order (``lsstudy.ladder.ORDER``):
+the share of the test points that they break and every earlier attack left robust. Asked this way, a check reads
+the same from a cascade (the confirm stage: each attack only on the points the earlier ones left) as from a table
+where every attack saw every point. The model is flagged as likely masking gradients when such a share is larger
+than what noise explains on plain models, not larger than a fixed constant (``beyond_noise``): the unsmoothed
+models of the same arch and eps, the other seeds, are the reference of an evaluation that works on a model that
+does not mask, and the model's share must exceed theirs by more than its test points' sampling noise (Fisher's
+exact test on the counts) and by more than their spread over seeds (a one-sided prediction bound for one more
+model). A model with no plain model to compare with is not flagged by these checks (not assessed, as an attack
+that was not run).
 
 =================  ==================================================================================
 flag               fails when
@@ -23,21 +26,23 @@ black_box          Square (score-based, no gradient) or the transfer attack brea
                    white-box gradient attack left
 not_tight          on an affine model, the accuracy every attack leaves is more than ``TIGHT_MAX`` above
                    the exact robust accuracy (``lsstudy.attacks.exact``): the attacks miss examples that
-                   exist
-non_monotone       against the next smaller eps of ``attack.strong.eps``: the points every attack left
-                   robust here but broke there are more than ``tolerance``. A perturbation allowed at the
-                   smaller eps is allowed here, so a working evaluation breaks here all it broke there
+                   exist (exact, so no noise: a fixed point of accuracy)
+non_monotone       against the next smaller eps of ``attack.strong.eps``: every attack leaves robust here
+                   points it broke there. A perturbation allowed at the smaller eps is allowed here, so a
+                   working evaluation breaks here all it broke there
 stuck              against the next smaller eps: an attack run on every point (the paper's protocol,
-                   FGSM) leaves no less accuracy here than there, while the other attacks leave more than
-                   ``tolerance`` less here: its result does not move with the budget (Carlini et al. 2019,
-                   section 5.2: accuracy must fall as eps grows)
+                   FGSM) leaves no less accuracy here than there, and the other attacks break points it
+                   left: its result does not move with the budget (Carlini et al. 2019, section 5.2:
+                   accuracy must fall as eps grows)
 =================  ==================================================================================
 
-The last two compare two eps, so they are asked at each eps but the smallest.
+Every check but ``unbounded`` and ``not_tight`` is a share of the points compared with the plain models'
+(``NOISY``). The last two compare two eps, so they are asked at each eps but the smallest.
 """
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from lsstudy.evaluate import points_mask
 from lsstudy.ladder import BLACK_BOX, MARGIN_LOSS, PAPER_PROTOCOL, before
@@ -55,6 +60,7 @@ ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
          "not_converged": ([("pgd_more", "ce")], "PGD-CE with twice the steps"),
          "margin_loss": (MARGIN_LOSS, "the margin losses"),
          "black_box": (BLACK_BOX, "black box and transfer")}
+NOISY = [*ADDED, "non_monotone", "stuck"]  # the checks that compare a share of the points with the plain models'
 
 
 def _worst_case(attacks: dict[tuple[str, str], str]) -> np.ndarray:
@@ -79,26 +85,64 @@ def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> t
     return left, left - accuracy(attacks, earlier + added)
 
 
-def _across_eps(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str] | None,
-                tolerance: float) -> dict[str, tuple[bool, str]]:
-    """The checks ``non_monotone`` and ``stuck`` of one model at one eps against the next smaller eps (``smaller``,
-    the same kind of dict; None: none smaller, nothing flagged)."""
-    if smaller is None:
-        return {"non_monotone": (False, ""), "stuck": (False, "")}
-    robust_here, robust_there = _worst_case(attacks), _worst_case(smaller)
-    reversed_share = float((robust_here & ~robust_there).mean())
-    robust = float(robust_here.mean())
+def _stuck(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str]) -> tuple[float, str]:
+    """(the largest share of the points an every-point attack left here, no fewer than at the smaller eps, that
+    the other attacks broke (0 when none is stuck), its sentence)."""
+    robust = accuracy(attacks, list(attacks))
     stuck = [(pair, accuracy(attacks, [pair]), accuracy(smaller, [pair])) for pair in EVERY_POINT
              if pair in attacks and pair in smaller]
-    stuck = [(pair, here, there) for pair, here, there in stuck if here >= there and here - robust > tolerance]
-    return {"non_monotone": (reversed_share > tolerance,
-                             f"every attack leaves robust {reversed_share:.3f} of the points it broke at the smaller eps"),
-            "stuck": (bool(stuck), "; ".join(f"{pair[0]} ({pair[1]}) leaves {here:.3f} here and {there:.3f} at the "
-                                             f"smaller eps (every attack: {robust:.3f})" for pair, here, there in stuck))}
+    stuck = [(pair, here, there) for pair, here, there in stuck if here >= there and here > robust]
+    share = max([here - robust for _, here, _ in stuck], default=0.0)
+    return share, "; ".join(f"{pair[0]} ({pair[1]}) leaves {here:.3f} here and {there:.3f} at the smaller eps "
+                            f"(every attack: {robust:.3f})" for pair, here, there in stuck)
 
 
-def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, tolerance: float,
-          unbounded_max: float, exact_accuracy: float = np.nan, smaller: dict[tuple[str, str], str] | None = None) -> dict:
+def shares(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str] | None = None) -> dict:
+    """What each check of ``NOISY`` measures on one model at one eps: check -> (share of the points, number of
+    points, the sentence that says it). NaN where its attacks were not run; the checks across eps NaN with no
+    ``smaller`` (the attacks at the next smaller eps)."""
+    points = len(next(iter(attacks.values())))
+    measured = {}
+    for flag, (added, name) in ADDED.items():
+        left, broken = adds(attacks, added)
+        measured[flag] = (broken, points, f"{name} break {broken:.3f} of the points the attacks before left ({left:.3f})")
+    if smaller is None:
+        return {**measured, "non_monotone": (np.nan, points, ""), "stuck": (np.nan, points, "")}
+    reversed_share = float((_worst_case(attacks) & ~_worst_case(smaller)).mean())
+    measured["non_monotone"] = (reversed_share, points, f"every attack leaves robust {reversed_share:.3f} of the "
+                                                        "points it broke at the smaller eps")
+    stuck_share, sentence = _stuck(attacks, smaller)
+    measured["stuck"] = (stuck_share, points, sentence)
+    return measured
+
+
+def beyond_noise(share: float, points: int, reference: list[tuple[float, int]], level: float) -> tuple[bool, float]:
+    """(whether ``share`` of ``points`` test points is larger than what noise explains, the plain models' bound it
+    was compared with). ``reference``: (share, points) of the plain models (other seeds, same arch and eps).
+
+    Both noises must fail to explain it, each at one-sided ``level``: the points' (Fisher's exact test of the
+    model's count against the plain models' pooled count: exact where the normal approximation fails, at counts
+    of 0 to 5), and the seeds' (above the plain shares' mean plus a t quantile on len - 1 degrees of freedom times
+    their standard deviation times sqrt(1 + 1 / len), the prediction bound of one more plain model; with one
+    plain model, its share). NaN shares (not run) and models with no plain model to compare with are not flagged
+    (False, NaN)."""
+    known = [(s, n) for s, n in reference if not np.isnan(s)]
+    if np.isnan(share) or not known:
+        return False, np.nan
+    plain = np.array([s for s, _ in known])
+    bound = plain.mean()
+    if len(plain) > 1:
+        bound += stats.t.ppf(1 - level, len(plain) - 1) * plain.std(ddof=1) * np.sqrt(1 + 1 / len(plain))
+    count = round(share * points)
+    plain_count, plain_points = sum(round(s * n) for s, n in known), sum(n for _, n in known)
+    table = [[count, points - count], [plain_count, plain_points - plain_count]]
+    points_explain = stats.fisher_exact(table, alternative="greater").pvalue >= level
+    return bool(share > bound and not points_explain), float(bound)
+
+
+def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, unbounded_max: float,
+          exact_accuracy: float = np.nan, smaller: dict[tuple[str, str], str] | None = None,
+          reference: list[dict] = (), level: float = 0.05) -> dict:
     """The flags of one model at one eps, and ``reasons``: one sentence per failed check, with numbers.
 
     Args:
@@ -106,17 +150,18 @@ def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, tolera
         unbounded_accuracy: accuracy PGD-CE left at the unbounded eps (NaN: not run, not flagged).
         exact_accuracy: the exact robust accuracy of an affine model (NaN: not affine, not flagged).
         smaller: ``attacks`` at the next smaller eps of the evaluation (None: this is the smallest).
+        reference: ``shares`` of the plain models to compare with (other seeds of the unsmoothed model of the same
+            arch, at the same eps); none: the checks of ``NOISY`` are not assessed.
+        level: one-sided level of each comparison with the plain models (``beyond_noise``).
     """
     robust = accuracy(attacks, list(attacks))
     failed = {"unbounded": (unbounded_accuracy > unbounded_max,
                             f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})"),
               "not_tight": (robust - exact_accuracy > TIGHT_MAX,
-                            f"every attack leaves {robust:.3f}, the exact robust accuracy is {exact_accuracy:.3f}"),
-              **_across_eps(attacks, smaller, tolerance)}
-    for flag, (added, name) in ADDED.items():
-        left, broken = adds(attacks, added)
-        failed[flag] = (broken > tolerance, f"{name} break {broken:.3f} of the points the attacks before left "
-                                            f"({left:.3f})")
+                            f"every attack leaves {robust:.3f}, the exact robust accuracy is {exact_accuracy:.3f}")}
+    for flag, (share, points, sentence) in shares(attacks, smaller).items():
+        fired, bound = beyond_noise(share, points, [(plain[flag][0], plain[flag][1]) for plain in reference], level)
+        failed[flag] = (fired, f"{sentence} (plain models' bound {bound:.3f})")
     # a comparison with a missing attack (NaN) is False: not run is not flagged
     flags = {name: bool(failed[name][0]) for name in FLAGS}
     reasons = "; ".join(failed[name][1] for name in FLAGS if flags[name])

@@ -54,11 +54,12 @@ def breaks(attacks: dict[tuple[str, str], str], clean: str) -> str:
     return ", ".join(counts)
 
 
-def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbounded_max: float) -> pd.DataFrame:
+def verdict_table(results: pd.DataFrame, strong: dict, unbounded_max: float, level: float) -> pd.DataFrame:
     """One row per (checkpoint, eps of ``strong["eps"]``) of the attack table ``results``; columns
-    ``VERDICT_COLUMNS``. ``strong`` is params.yaml's ``attack.strong``."""
+    ``VERDICT_COLUMNS``. ``strong`` is params.yaml's ``attack.strong``; the sanity checks compare each model with
+    the unsmoothed models of the same arch and eps, its own seed left out, at one-sided ``level``."""
     everything = results[results["class"] == "all"]
-    rows = []
+    rows, measured = [], []  # the checks need every plain model's shares first
     for keys, model in everything.groupby(KEYS, sort=False):
         smaller = None  # the attacks at the next smaller eps: the checks across eps compare with it
         for eps in sorted(strong["eps"]):
@@ -73,10 +74,15 @@ def verdict_table(results: pd.DataFrame, strong: dict, tolerance: float, unbound
                 "robust_accuracy": sanity.accuracy(attacks, list(attacks)),
                 "exact_accuracy": exact,
                 "breaks": breaks(attacks, _points(model, "clean", 0.0)),
-                **sanity.check(attacks, _accuracy(model, "unbounded", strong["unbounded_eps"]), tolerance, unbounded_max,
-                               exact, smaller),
             })
+            measured.append((attacks, smaller, _accuracy(model, "unbounded", strong["unbounded_eps"]),
+                             sanity.shares(attacks, smaller)))
             smaller = attacks
+    for row, (attacks, smaller, unbounded, _) in zip(rows, measured):
+        reference = [plain for other, (*_, plain) in zip(rows, measured) if other["method"] == "none"
+                     and other["checkpoint"] != row["checkpoint"] and (other["dataset"], other["arch"], other["eps"])
+                     == (row["dataset"], row["arch"], row["eps"])]
+        row.update(sanity.check(attacks, unbounded, unbounded_max, row["exact_accuracy"], smaller, reference, level))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 

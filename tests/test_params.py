@@ -55,7 +55,7 @@ def test_the_decisive_studies_judge_every_free_test_point_of_mnist25k_with_fresh
     ("defaults.train.alphas", [0.1, 1.5], r"^defaults\.train\.alphas\[1\]=1\.5 is not allowed; it must be a number in \[0, 1\]"),
     ("defaults.attack.eps", [0.0, 0.1, -0.05], r"^defaults\.attack\.eps\[2\]=-0\.05 is not allowed; .*>= 0"),
     ("defaults.train.epochs", 0, r"^defaults\.train\.epochs=0 is not allowed; it must be an integer >= 1"),
-    ("defaults.verdict.tolerance", 2, r"^defaults\.verdict\.tolerance=2 is not allowed; .*\[0, 1\]"),
+    ("defaults.verdict.unbounded_max", 2, r"^defaults\.verdict\.unbounded_max=2 is not allowed; .*\[0, 1\]"),
     ("defaults.train.temperature", float("nan"), r"^defaults\.train\.temperature=nan is not allowed; .*finite"),
     # wrong type
     ("defaults.train.epochs", "3", r"^defaults\.train\.epochs='3' is not allowed; it must be an integer"),

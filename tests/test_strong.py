@@ -3,6 +3,9 @@ with this package's PGD, AutoAttack keeps every point APGD-CE fools, transfer ex
 target, the per-point worst case is never above any single attack, and the sanity checks flag a
 deliberately masked model but not an ordinary one."""
 
+import math
+import statistics
+
 import pandas as pd
 import pytest
 import torch
@@ -107,22 +110,24 @@ def test_transfer_examples_are_the_source_pgd_whatever_the_target(trained_lenet,
     assert (first - x).abs().max() <= EPS + 1e-6 and first.min() >= 0 and first.max() <= 1
 
 
-def _table(model, x, y, source) -> pd.DataFrame:
+def _table(model, x, y, source, method) -> pd.DataFrame:
     """The attack table of one model, as the attack stage writes it."""
     rows = evaluate(model.eval(), x, y, LINF + strong_specs(STRONG, source),
                     smoothing={"method": "none", "alpha": 0.0, "temperature": 1.0}, progress=False)
-    return rows.assign(dataset="mnist5k", arch="lenet", method="none", alpha=0.0, temperature=1.0, seed=0,
-                       checkpoint="in-memory")
+    return rows.assign(dataset="mnist5k", arch="lenet", method=method, alpha=0.0, temperature=1.0, seed=0,
+                       checkpoint=f"in-memory {method}")
 
 
 @pytest.fixture(scope="module")
 def verdicts(trained_lenet, batch, source):
+    """The ordinary LeNet and its scaled-logits control, judged together: the ordinary one is the control's plain
+    reference (the checks of sanity.NOISY); it has no other plain model, so those are not assessed on it."""
     x, y = batch[0][:100], batch[1][:100]
-    out = {}
-    for name, model in [("ordinary", trained_lenet), ("masked", Scaled(trained_lenet))]:
-        table = _table(model, x, y, source)
-        out[name] = (table, verdict_table(table, STRONG, tolerance=0.03, unbounded_max=0.05).iloc[0])
-    return out
+    tables = {"ordinary": _table(trained_lenet, x, y, source, "none"),
+              "masked": _table(Scaled(trained_lenet), x, y, source, "scaled_logits")}
+    judged = verdict_table(pd.concat(tables.values()), STRONG, unbounded_max=0.05, level=0.05)
+    rows = {method: judged[judged["method"] == method].iloc[0] for method in ["none", "scaled_logits"]}
+    return {"ordinary": (tables["ordinary"], rows["none"]), "masked": (tables["masked"], rows["scaled_logits"])}
 
 
 def test_sanity_checks_flag_a_masked_model(verdicts):
@@ -177,20 +182,25 @@ def test_the_checks_across_eps_fire_on_an_evaluation_that_does_not_fall_with_eps
     # 20 points; at the smaller eps the paper's protocol leaves 16, every attack 10
     small = {paper: "1" * 16 + "0" * 4, ("pgd", "ce"): "1" * 10 + "0" * 10}
     falling = {paper: "1" * 12 + "0" * 8, ("pgd", "ce"): "1" * 6 + "0" * 14}  # a working evaluation
-    ok = sanity.check(falling, 0.0, 0.03, 0.05, smaller=small)
+    plain = [sanity.shares(falling, small)] * 3  # three plain models that fall with eps: shares 0
+
+    def judged(attacks, smaller=small):
+        return sanity.check(attacks, 0.0, 0.05, smaller=smaller, reference=plain)
+
+    ok = judged(falling)
     assert not ok["non_monotone"] and not ok["stuck"] and not ok["masking_suspected"], ok["reasons"]
     # the paper's protocol leaves as much at the larger eps while PGD breaks more: stuck
-    stuck = sanity.check({**falling, paper: small[paper]}, 0.0, 0.03, 0.05, smaller=small)
+    stuck = judged({**falling, paper: small[paper]})
     assert stuck["stuck"] and not stuck["non_monotone"] and "bim (smoothed) leaves 0.800 here and 0.800" in stuck["reasons"]
     # a stuck attack on a model robust at both eps is not flagged: nothing is left to break
     robust = {paper: "1" * 20, ("pgd", "ce"): "1" * 20}
-    assert not sanity.check(robust, 0.0, 0.03, 0.05, smaller=robust)["stuck"]
-    # every attack leaves robust at the larger eps 2 points (0.1) it broke at the smaller: not monotone
-    reversed_points = {paper: "1" * 12 + "0" * 8, ("pgd", "ce"): "1" * 6 + "0" * 4 + "11" + "0" * 8}
-    failed = sanity.check(reversed_points, 0.0, 0.03, 0.05, smaller=small)
-    assert failed["non_monotone"] and "every attack leaves robust 0.100 of the points it broke" in failed["reasons"]
+    assert not judged(robust, robust)["stuck"]
+    # every attack leaves robust at the larger eps 3 points (0.15) it broke at the smaller: not monotone
+    reversed_points = {paper: "1" * 13 + "0" * 7, ("pgd", "ce"): "1" * 6 + "0" * 4 + "111" + "0" * 7}
+    failed = judged(reversed_points)
+    assert failed["non_monotone"] and "every attack leaves robust 0.150 of the points it broke" in failed["reasons"]
     # the smallest eps has nothing to compare with
-    assert not sanity.check(falling, 0.0, 0.03, 0.05)["non_monotone"]
+    assert not sanity.check(falling, 0.0, 0.05, reference=plain)["non_monotone"]
 
 
 def test_verdict_columns_are_the_documented_ones(verdicts):
@@ -216,12 +226,47 @@ def test_the_known_cases_count_each_check_on_each_control_and_skip_the_rest():
 
 @pytest.mark.parametrize("flag, attack", [("single_step", ("fgsm", "ce")), ("not_converged", ("pgd_more", "ce")),
                                           ("margin_loss", ("apgd", "dlr")), ("black_box", ("square", "margin"))])
-def test_each_check_fires_when_its_attack_breaks_what_the_earlier_ones_left_and_only_then(flag, attack):
+def test_each_check_fires_when_its_attack_breaks_more_than_on_plain_models_and_only_then(flag, attack):
     # 20 points: BIM and PGD-CE leave the first 10; the attack under test leaves 10 (a subset: it adds nothing)
-    # or 7 of them (it breaks 3 they left: 0.15 > the tolerance 0.03)
+    # or 7 of them (it breaks 3 they left: 0.15, against 0 of 60 points on three plain models)
     earlier = {("bim", "smoothed"): "1" * 10 + "0" * 10, ("bim", "ce"): "1" * 10 + "0" * 10, ("pgd", "ce"): "1" * 10 + "0" * 10}
-    adds_nothing = sanity.check({**earlier, attack: "1" * 10 + "0" * 10}, 0.0, 0.03, 0.05)
-    assert not adds_nothing["masking_suspected"], adds_nothing["reasons"]
-    breaks_three = sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.03, 0.05)
+    adds_nothing = {**earlier, attack: "1" * 10 + "0" * 10}
+    plain = [sanity.shares(adds_nothing)] * 3
+    assert not sanity.check(adds_nothing, 0.0, 0.05, reference=plain)["masking_suspected"]
+    breaks_three = sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.05, reference=plain)
     assert [name for name in sanity.FLAGS if breaks_three[name]] == [flag]
     assert "break 0.150 of the points the attacks before left (0.500)" in breaks_three["reasons"]
+    # the same three points are not evidence when the plain models' attack breaks as many (the old fixed
+    # tolerance of 0.03 flagged it), nor with no plain model to compare with
+    as_plain = [sanity.shares({**earlier, attack: f"{'1' * k}{'0' * (20 - k)}"}) for k in (6, 7, 8)]
+    assert not sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.05, reference=as_plain)[flag]
+    assert not sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.05)[flag]
+
+
+def _fisher_tail(count: int, points: int, plain_count: int, plain_points: int) -> float:
+    """P(at least ``count`` of the broken points fall on the model's ``points``), every ordering of the
+    ``count + plain_count`` broken points among all points equally likely: the hypergeometric tail, by hand."""
+    broken, total = count + plain_count, points + plain_points
+    return sum(math.comb(points, k) * math.comb(plain_points, broken - k)
+               for k in range(count, min(points, broken) + 1)) / math.comb(total, broken)
+
+
+@pytest.mark.parametrize("count", range(0, 8))
+def test_point_noise_is_fishers_exact_tail_against_the_plain_models(count):
+    # five plain models of 150 points that break nothing: the seed bound is 0, only the points' noise decides
+    plain = [(0.0, 150)] * 5
+    fired, bound = sanity.beyond_noise(count / 150, 150, plain, 0.05)
+    assert bound == 0.0
+    assert fired == (count > 0 and _fisher_tail(count, 150, 0, 750) < 0.05)
+    assert (count, fired) != (1, True) and (count, fired) != (3, False)  # by hand: 1 in 900 lands on the model 1/6
+
+
+def test_seed_noise_is_the_plain_models_prediction_bound():
+    shares = [0.10, 0.12, 0.08, 0.11, 0.09]  # 1000 points each: their count is far beyond the points' noise
+    plain = [(s, 1000) for s in shares]
+    t_95_4 = 2.131847  # the t distribution's 0.95 quantile, 4 degrees of freedom (printed tables)
+    bound = statistics.mean(shares) + t_95_4 * statistics.stdev(shares) * math.sqrt(1 + 1 / 5)
+    assert sanity.beyond_noise(0.13, 1000, plain, 0.05) == (False, pytest.approx(bound, abs=1e-6))
+    assert sanity.beyond_noise(bound + 0.002, 1000, plain, 0.05)[0]
+    assert sanity.beyond_noise(float("nan"), 1000, plain, 0.05) == (False, pytest.approx(float("nan"), nan_ok=True))
+    assert sanity.beyond_noise(0.5, 1000, [], 0.05)[0] is False  # nothing to compare with: not assessed
