@@ -2,15 +2,15 @@
 https://arxiv.org/abs/1902.06705), computed per model and eps from the attack table.
 
 Most checks ask what some attacks add to every attack before them in the ladder's order (``lsstudy.ladder.ORDER``):
-the share of the test points that they break and every earlier attack left robust. Asked this way, a check reads
-the same from a cascade (the confirm stage: each attack only on the points the earlier ones left) as from a table
-where every attack saw every point. The model is flagged as likely masking gradients when such a share is larger
-than what noise explains on plain models, not larger than a fixed constant (``beyond_noise``): the unsmoothed
-models of the same arch and eps, the other seeds, are the reference of an evaluation that works on a model that
-does not mask, and the model's share must exceed theirs by more than its test points' sampling noise (Fisher's
-exact test on the counts) and by more than their spread over seeds (a one-sided prediction bound for one more
-model). A model with no plain model to compare with is not flagged by these checks (not assessed, as an attack
-that was not run).
+how many of the points every earlier attack left robust they break. Asked this way, a check reads the same from a
+cascade (the confirm stage: each attack only on the points the earlier ones left) as from a table where every
+attack saw every point. The model is flagged as likely masking gradients when that rate (of the points left to
+find) is larger than what noise explains on plain models, not when a share passes a fixed constant
+(``beyond_noise``): the unsmoothed models of the same arch and eps, the other seeds, are the reference of an
+evaluation that works on a model that does not mask, and the model's rate must exceed theirs by more than the
+test points' sampling noise (Fisher's exact test on the counts) and by more than their spread over seeds (a
+one-sided prediction bound for one more model). A model with no plain model to compare with is not flagged by
+these checks (not assessed, as an attack that was not run).
 
 =================  ==================================================================================
 flag               fails when
@@ -36,8 +36,7 @@ stuck              against the next smaller eps: an attack run on every point (t
                    accuracy must fall as eps grows)
 =================  ==================================================================================
 
-Every check but ``unbounded`` and ``not_tight`` is a share of the points compared with the plain models'
-(``NOISY``). The last two compare two eps, so they are asked at each eps but the smallest.
+Every check but ``unbounded`` and ``not_tight`` is a rate compared with the plain models' (``NOISY``). The last two compare two eps, so they are asked at each eps but the smallest.
 """
 
 import numpy as np
@@ -60,7 +59,7 @@ ADDED = {"single_step": ([("fgsm", "ce")], "FGSM on cross-entropy"),
          "not_converged": ([("pgd_more", "ce")], "PGD-CE with twice the steps"),
          "margin_loss": (MARGIN_LOSS, "the margin losses"),
          "black_box": (BLACK_BOX, "black box and transfer")}
-NOISY = [*ADDED, "non_monotone", "stuck"]  # the checks that compare a share of the points with the plain models'
+NOISY = [*ADDED, "non_monotone", "stuck"]  # the checks that compare a rate with the plain models'
 
 
 def _worst_case(attacks: dict[tuple[str, str], str]) -> np.ndarray:
@@ -85,59 +84,70 @@ def adds(attacks: dict[tuple[str, str], str], added: list[tuple[str, str]]) -> t
     return left, left - accuracy(attacks, earlier + added)
 
 
-def _stuck(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str]) -> tuple[float, str]:
-    """(the largest share of the points an every-point attack left here, no fewer than at the smaller eps, that
-    the other attacks broke (0 when none is stuck), its sentence)."""
-    robust = accuracy(attacks, list(attacks))
-    stuck = [(pair, accuracy(attacks, [pair]), accuracy(smaller, [pair])) for pair in EVERY_POINT
-             if pair in attacks and pair in smaller]
-    stuck = [(pair, here, there) for pair, here, there in stuck if here >= there and here > robust]
-    share = max([here - robust for _, here, _ in stuck], default=0.0)
-    return share, "; ".join(f"{pair[0]} ({pair[1]}) leaves {here:.3f} here and {there:.3f} at the smaller eps "
-                            f"(every attack: {robust:.3f})" for pair, here, there in stuck)
+def _stuck(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str]) -> tuple[int, int, str]:
+    """(how many points the other attacks broke of those an every-point attack left here, how many it left, its
+    sentence) for the every-point attack that leaves no fewer points here than at the smaller eps and the most to
+    the others; with none stuck, (0, the points the first every-point attack left, "")."""
+    robust = _worst_case(attacks).sum()
+    present = [pair for pair in EVERY_POINT if pair in attacks and pair in smaller]
+    if not present:
+        return 0, 0, ""
+    left = {pair: (points_mask(attacks[pair]).numpy().sum(), points_mask(smaller[pair]).numpy().sum()) for pair in present}
+    stuck = [pair for pair in present if left[pair][0] >= left[pair][1] and left[pair][0] > robust]
+    if not stuck:
+        return 0, int(left[present[0]][0]), ""
+    points = len(attacks[present[0]])
+    worst = max(stuck, key=lambda pair: left[pair][0] - robust)
+    sentence = "; ".join(f"{pair[0]} ({pair[1]}) leaves {left[pair][0] / points:.3f} here and {left[pair][1] / points:.3f} "
+                         f"at the smaller eps (every attack: {robust / points:.3f})" for pair in stuck)
+    return int(left[worst][0] - robust), int(left[worst][0]), sentence
 
 
-def shares(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str] | None = None) -> dict:
-    """What each check of ``NOISY`` measures on one model at one eps: check -> (share of the points, number of
-    points, the sentence that says it). NaN where its attacks were not run; the checks across eps NaN with no
-    ``smaller`` (the attacks at the next smaller eps)."""
+def counts(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], str] | None = None) -> dict:
+    """What each check of ``NOISY`` measures on one model at one eps: check -> (found, of, the sentence that says
+    it): ``found`` points of the ``of`` points where the check could find any (those the earlier attacks left
+    robust; for ``non_monotone`` those broken at the smaller eps). A rate of the points that could be found, not a
+    share of all points: a plain model with nothing left to break is no reference for a model with much left. (0,
+    0, "") where the check's attacks were not run, and for the checks across eps with no ``smaller``."""
     points = len(next(iter(attacks.values())))
     measured = {}
     for flag, (added, name) in ADDED.items():
         left, broken = adds(attacks, added)
-        measured[flag] = (broken, points, f"{name} break {broken:.3f} of the points the attacks before left ({left:.3f})")
+        measured[flag] = ((0, 0, "") if np.isnan(broken) else
+                          (round(broken * points), round(left * points),
+                           f"{name} break {broken:.3f} of the points the attacks before left ({left:.3f})"))
     if smaller is None:
-        return {**measured, "non_monotone": (np.nan, points, ""), "stuck": (np.nan, points, "")}
-    reversed_share = float((_worst_case(attacks) & ~_worst_case(smaller)).mean())
-    measured["non_monotone"] = (reversed_share, points, f"every attack leaves robust {reversed_share:.3f} of the "
-                                                        "points it broke at the smaller eps")
-    stuck_share, sentence = _stuck(attacks, smaller)
-    measured["stuck"] = (stuck_share, points, sentence)
+        return {**measured, "non_monotone": (0, 0, ""), "stuck": (0, 0, "")}
+    robust_here, robust_there = _worst_case(attacks), _worst_case(smaller)
+    reversed_points = int((robust_here & ~robust_there).sum())
+    measured["non_monotone"] = (reversed_points, int((~robust_there).sum()),
+                                f"every attack leaves robust {reversed_points / points:.3f} of the points it broke at "
+                                "the smaller eps")
+    measured["stuck"] = _stuck(attacks, smaller)
     return measured
 
 
-def beyond_noise(share: float, points: int, reference: list[tuple[float, int]], level: float) -> tuple[bool, float]:
-    """(whether ``share`` of ``points`` test points is larger than what noise explains, the plain models' bound it
-    was compared with). ``reference``: (share, points) of the plain models (other seeds, same arch and eps).
+def beyond_noise(found: int, of: int, reference: list[tuple[int, int]], level: float) -> tuple[bool, float]:
+    """(whether ``found`` of ``of`` points is a larger rate than noise explains, the plain models' bound on the rate
+    it was compared with). ``reference``: (found, of) of the plain models (other seeds, same arch and eps).
 
     Both noises must fail to explain it, each at one-sided ``level``: the points' (Fisher's exact test of the
     model's count against the plain models' pooled count: exact where the normal approximation fails, at counts
-    of 0 to 5), and the seeds' (above the plain shares' mean plus a t quantile on len - 1 degrees of freedom times
+    of 0 to 5), and the seeds' (above the plain rates' mean plus a t quantile on len - 1 degrees of freedom times
     their standard deviation times sqrt(1 + 1 / len), the prediction bound of one more plain model; with one
-    plain model, its share). NaN shares (not run) and models with no plain model to compare with are not flagged
+    plain model, its rate). Nothing to find (``of`` 0) and no plain model with points to find are not flagged
     (False, NaN)."""
-    known = [(s, n) for s, n in reference if not np.isnan(s)]
-    if np.isnan(share) or not known:
+    known = [(k, n) for k, n in reference if n > 0]
+    if of == 0 or not known:
         return False, np.nan
-    plain = np.array([s for s, _ in known])
-    bound = plain.mean()
-    if len(plain) > 1:
-        bound += stats.t.ppf(1 - level, len(plain) - 1) * plain.std(ddof=1) * np.sqrt(1 + 1 / len(plain))
-    count = round(share * points)
-    plain_count, plain_points = sum(round(s * n) for s, n in known), sum(n for _, n in known)
-    table = [[count, points - count], [plain_count, plain_points - plain_count]]
+    rates = np.array([k / n for k, n in known])
+    bound = rates.mean()
+    if len(rates) > 1:
+        bound += stats.t.ppf(1 - level, len(rates) - 1) * rates.std(ddof=1) * np.sqrt(1 + 1 / len(rates))
+    plain_found, plain_of = sum(k for k, _ in known), sum(n for _, n in known)
+    table = [[found, of - found], [plain_found, plain_of - plain_found]]
     points_explain = stats.fisher_exact(table, alternative="greater").pvalue >= level
-    return bool(share > bound and not points_explain), float(bound)
+    return bool(found / of > bound and not points_explain), float(bound)
 
 
 def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, unbounded_max: float,
@@ -150,7 +160,7 @@ def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, unboun
         unbounded_accuracy: accuracy PGD-CE left at the unbounded eps (NaN: not run, not flagged).
         exact_accuracy: the exact robust accuracy of an affine model (NaN: not affine, not flagged).
         smaller: ``attacks`` at the next smaller eps of the evaluation (None: this is the smallest).
-        reference: ``shares`` of the plain models to compare with (other seeds of the unsmoothed model of the same
+        reference: ``counts`` of the plain models to compare with (other seeds of the unsmoothed model of the same
             arch, at the same eps); none: the checks of ``NOISY`` are not assessed.
         level: one-sided level of each comparison with the plain models (``beyond_noise``).
     """
@@ -159,9 +169,9 @@ def check(attacks: dict[tuple[str, str], str], unbounded_accuracy: float, unboun
                             f"PGD-CE at the unbounded eps leaves {unbounded_accuracy:.3f} (> {unbounded_max:g})"),
               "not_tight": (robust - exact_accuracy > TIGHT_MAX,
                             f"every attack leaves {robust:.3f}, the exact robust accuracy is {exact_accuracy:.3f}")}
-    for flag, (share, points, sentence) in shares(attacks, smaller).items():
-        fired, bound = beyond_noise(share, points, [(plain[flag][0], plain[flag][1]) for plain in reference], level)
-        failed[flag] = (fired, f"{sentence} (plain models' bound {bound:.3f})")
+    for flag, (found, of, sentence) in counts(attacks, smaller).items():
+        fired, bound = beyond_noise(found, of, [plain[flag][:2] for plain in reference], level)
+        failed[flag] = (fired, f"{sentence}: {found} of {of}, above the plain models' rate bound {bound:.3f}")
     # a comparison with a missing attack (NaN) is False: not run is not flagged
     flags = {name: bool(failed[name][0]) for name in FLAGS}
     reasons = "; ".join(failed[name][1] for name in FLAGS if flags[name])

@@ -59,7 +59,7 @@ def verdict_table(results: pd.DataFrame, strong: dict, unbounded_max: float, lev
     ``VERDICT_COLUMNS``. ``strong`` is params.yaml's ``attack.strong``; the sanity checks compare each model with
     the unsmoothed models of the same arch and eps, its own seed left out, at one-sided ``level``."""
     everything = results[results["class"] == "all"]
-    rows, measured = [], []  # the checks need every plain model's shares first
+    rows, measured = [], []  # the checks need every plain model's counts first
     for keys, model in everything.groupby(KEYS, sort=False):
         smaller = None  # the attacks at the next smaller eps: the checks across eps compare with it
         for eps in sorted(strong["eps"]):
@@ -76,7 +76,7 @@ def verdict_table(results: pd.DataFrame, strong: dict, unbounded_max: float, lev
                 "breaks": breaks(attacks, _points(model, "clean", 0.0)),
             })
             measured.append((attacks, smaller, _accuracy(model, "unbounded", strong["unbounded_eps"]),
-                             sanity.shares(attacks, smaller)))
+                             sanity.counts(attacks, smaller)))
             smaller = attacks
     for row, (attacks, smaller, unbounded, _) in zip(rows, measured):
         reference = [plain for other, (*_, plain) in zip(rows, measured) if other["method"] == "none"

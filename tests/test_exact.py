@@ -102,7 +102,7 @@ def test_the_scaled_logits_control_keeps_every_answer_and_is_flagged(trained_lin
                 ("pgd", "margin"): robust(m, pgd(m, x, y, 0.1, steps=20, restarts=1, loss="margin"))}
 
     unbounded = evaluate.points_mask(robust(scaled, pgd(scaled, x, y, 0.5, steps=20, restarts=1))).float().mean().item()
-    plain_shares = [sanity.shares(ladder(model))]  # the unsmoothed model is the scaled one's reference
+    plain_shares = [sanity.counts(ladder(model))]  # the unsmoothed model is the scaled one's reference
     flagged = sanity.check(ladder(scaled), unbounded, 0.05, exact.robust_points(scaled, x, y, 0.1).float().mean().item(),
                            reference=plain_shares)
     assert flagged["margin_loss"] and flagged["unbounded"] and flagged["masking_suspected"]

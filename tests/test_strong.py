@@ -182,7 +182,7 @@ def test_the_checks_across_eps_fire_on_an_evaluation_that_does_not_fall_with_eps
     # 20 points; at the smaller eps the paper's protocol leaves 16, every attack 10
     small = {paper: "1" * 16 + "0" * 4, ("pgd", "ce"): "1" * 10 + "0" * 10}
     falling = {paper: "1" * 12 + "0" * 8, ("pgd", "ce"): "1" * 6 + "0" * 14}  # a working evaluation
-    plain = [sanity.shares(falling, small)] * 3  # three plain models that fall with eps: shares 0
+    plain = [sanity.counts(falling, small)] * 3  # three plain models that fall with eps: nothing found
 
     def judged(attacks, smaller=small):
         return sanity.check(attacks, 0.0, 0.05, smaller=smaller, reference=plain)
@@ -228,17 +228,17 @@ def test_the_known_cases_count_each_check_on_each_control_and_skip_the_rest():
                                           ("margin_loss", ("apgd", "dlr")), ("black_box", ("square", "margin"))])
 def test_each_check_fires_when_its_attack_breaks_more_than_on_plain_models_and_only_then(flag, attack):
     # 20 points: BIM and PGD-CE leave the first 10; the attack under test leaves 10 (a subset: it adds nothing)
-    # or 7 of them (it breaks 3 they left: 0.15, against 0 of 60 points on three plain models)
+    # or 7 of them (it breaks 3 of the 10 they left, against 0 of 30 on three plain models)
     earlier = {("bim", "smoothed"): "1" * 10 + "0" * 10, ("bim", "ce"): "1" * 10 + "0" * 10, ("pgd", "ce"): "1" * 10 + "0" * 10}
     adds_nothing = {**earlier, attack: "1" * 10 + "0" * 10}
-    plain = [sanity.shares(adds_nothing)] * 3
+    plain = [sanity.counts(adds_nothing)] * 3
     assert not sanity.check(adds_nothing, 0.0, 0.05, reference=plain)["masking_suspected"]
     breaks_three = sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.05, reference=plain)
     assert [name for name in sanity.FLAGS if breaks_three[name]] == [flag]
     assert "break 0.150 of the points the attacks before left (0.500)" in breaks_three["reasons"]
     # the same three points are not evidence when the plain models' attack breaks as many (the old fixed
     # tolerance of 0.03 flagged it), nor with no plain model to compare with
-    as_plain = [sanity.shares({**earlier, attack: f"{'1' * k}{'0' * (20 - k)}"}) for k in (6, 7, 8)]
+    as_plain = [sanity.counts({**earlier, attack: f"{'1' * k}{'0' * (20 - k)}"}) for k in (6, 7, 8)]
     assert not sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.05, reference=as_plain)[flag]
     assert not sanity.check({**earlier, attack: "1" * 7 + "0" * 13}, 0.0, 0.05)[flag]
 
@@ -253,20 +253,23 @@ def _fisher_tail(count: int, points: int, plain_count: int, plain_points: int) -
 
 @pytest.mark.parametrize("count", range(0, 8))
 def test_point_noise_is_fishers_exact_tail_against_the_plain_models(count):
-    # five plain models of 150 points that break nothing: the seed bound is 0, only the points' noise decides
-    plain = [(0.0, 150)] * 5
-    fired, bound = sanity.beyond_noise(count / 150, 150, plain, 0.05)
+    # five plain models that found nothing of 150 points each: the seed bound is 0, only the points' noise decides
+    plain = [(0, 150)] * 5
+    fired, bound = sanity.beyond_noise(count, 150, plain, 0.05)
     assert bound == 0.0
     assert fired == (count > 0 and _fisher_tail(count, 150, 0, 750) < 0.05)
     assert (count, fired) != (1, True) and (count, fired) != (3, False)  # by hand: 1 in 900 lands on the model 1/6
 
 
 def test_seed_noise_is_the_plain_models_prediction_bound():
-    shares = [0.10, 0.12, 0.08, 0.11, 0.09]  # 1000 points each: their count is far beyond the points' noise
-    plain = [(s, 1000) for s in shares]
+    rates = [0.10, 0.12, 0.08, 0.11, 0.09]  # of 1000 points each: their counts are far beyond the points' noise
+    plain = [(round(r * 1000), 1000) for r in rates]
     t_95_4 = 2.131847  # the t distribution's 0.95 quantile, 4 degrees of freedom (printed tables)
-    bound = statistics.mean(shares) + t_95_4 * statistics.stdev(shares) * math.sqrt(1 + 1 / 5)
-    assert sanity.beyond_noise(0.13, 1000, plain, 0.05) == (False, pytest.approx(bound, abs=1e-6))
-    assert sanity.beyond_noise(bound + 0.002, 1000, plain, 0.05)[0]
-    assert sanity.beyond_noise(float("nan"), 1000, plain, 0.05) == (False, pytest.approx(float("nan"), nan_ok=True))
-    assert sanity.beyond_noise(0.5, 1000, [], 0.05)[0] is False  # nothing to compare with: not assessed
+    bound = statistics.mean(rates) + t_95_4 * statistics.stdev(rates) * math.sqrt(1 + 1 / 5)
+    assert sanity.beyond_noise(130, 1000, plain, 0.05) == (False, pytest.approx(bound, abs=1e-6))
+    assert round(bound * 1000) == 137 and sanity.beyond_noise(138, 1000, plain, 0.05)[0]
+    # counts of the points left to find: 3 of a model's 10 are no evidence against the 0 of 1 that each of five
+    # plain models left (all 3 of 15 falling on the model's 10 has chance C(10,3) / C(15,3) = 0.26)
+    assert sanity.beyond_noise(3, 10, [(0, 1)] * 5, 0.05) == (False, 0.0)
+    assert sanity.beyond_noise(0, 0, plain, 0.05) == (False, pytest.approx(float("nan"), nan_ok=True))  # nothing to find
+    assert sanity.beyond_noise(500, 1000, [(0, 0)], 0.05)[0] is False  # no plain model to compare with: not assessed
