@@ -99,9 +99,12 @@ def main() -> None:
     print(result)
     if args.quick:
         return
-    write_text(RESULTS / f"black_box_budget_{args.study}.md", f"""# Square with more queries, on the points every white-box attack left
+    command = (f"python benchmarks/black_box_budget.py --run {args.run} --study {args.study} --eps {args.eps} "
+               f"--seeds {' '.join(map(str, args.seeds))} --queries {' '.join(map(str, args.queries))}")
+    write_text(RESULTS / f"black_box_budget_{args.study}.md", f"""# Square with more queries, on the points every \
+white-box attack left
 
-`python benchmarks/black_box_budget.py --run {args.run} --study {args.study} --eps {args.eps} --seeds {' '.join(map(str, args.seeds))} --queries {' '.join(map(str, args.queries))}`
+`{command}`
 on {date.today()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, one torch thread, after
 `make study`: the confirm stage's models of {args.study} at eps {args.eps:.4g}, points {offset}-{offset + size - 1}.
 "white-box left": the points every attack before Square in the ladder left robust; the other counts are how many of

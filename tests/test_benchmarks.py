@@ -48,3 +48,19 @@ def test_a_cpu_benchmark_runs_quick_and_ends_with_its_summary_line(copy, script,
     assert re.fullmatch(last, run.stdout.splitlines()[-1]), run.stdout
     report = (copy / "benchmarks" / "results" / f"{script}_quick.md").read_text()
     assert all(row in report for row in rows), report
+
+
+def test_the_black_box_budget_attacks_only_what_every_white_box_attack_left():
+    import importlib.util
+
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location("black_box_budget", ROOT / "benchmarks" / "black_box_budget.py")
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    rows = pd.DataFrame([("bim", "smoothed", "11110"), ("pgd", "ce", "11101"), ("apgd", "dlr", "11011"),
+                         ("square", "margin", "01001"), ("transfer", "ce", "10001"), ("autoattack", "standard", "00000")],
+                        columns=["attack", "loss", "robust_points"])
+    left = budget.white_box_survivors(rows)  # Square, transfer and AutoAttack come later in the ladder: not counted
+    assert left.tolist() == [True, True, False, False, False]
+    assert budget.broken_by(rows, ("square", "margin"), left) == 1 and budget.broken_by(rows, ("transfer", "ce"), left) == 1
+    assert budget.broken_by(rows, ("exact", "none"), left) is None  # not an affine model: no exact row
