@@ -36,7 +36,8 @@ stuck              against the next smaller eps: an attack run on every point (t
                    accuracy must fall as eps grows)
 =================  ==================================================================================
 
-Every check but ``unbounded`` and ``not_tight`` is a rate compared with the plain models' (``NOISY``). The last two compare two eps, so they are asked at each eps but the smallest.
+Every check but ``unbounded`` and ``not_tight`` is a rate compared with the plain models' (``NOISY``). The last
+two compare two eps, so they are asked at each eps but the smallest.
 """
 
 import numpy as np
@@ -92,14 +93,16 @@ def _stuck(attacks: dict[tuple[str, str], str], smaller: dict[tuple[str, str], s
     present = [pair for pair in EVERY_POINT if pair in attacks and pair in smaller]
     if not present:
         return 0, 0, ""
-    left = {pair: (points_mask(attacks[pair]).numpy().sum(), points_mask(smaller[pair]).numpy().sum()) for pair in present}
+    left = {pair: (points_mask(attacks[pair]).numpy().sum(), points_mask(smaller[pair]).numpy().sum())
+            for pair in present}
     stuck = [pair for pair in present if left[pair][0] >= left[pair][1] and left[pair][0] > robust]
     if not stuck:
         return 0, int(left[present[0]][0]), ""
     points = len(attacks[present[0]])
     worst = max(stuck, key=lambda pair: left[pair][0] - robust)
-    sentence = "; ".join(f"{pair[0]} ({pair[1]}) leaves {left[pair][0] / points:.3f} here and {left[pair][1] / points:.3f} "
-                         f"at the smaller eps (every attack: {robust / points:.3f})" for pair in stuck)
+    sentence = "; ".join(f"{pair[0]} ({pair[1]}) leaves {left[pair][0] / points:.3f} here and "
+                         f"{left[pair][1] / points:.3f} at the smaller eps (every attack: {robust / points:.3f})"
+                         for pair in stuck)
     return int(left[worst][0] - robust), int(left[worst][0]), sentence
 
 
