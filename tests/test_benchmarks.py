@@ -64,3 +64,24 @@ def test_the_black_box_budget_attacks_only_what_every_white_box_attack_left():
     assert left.tolist() == [True, True, False, False, False]
     assert budget.broken_by(rows, ("square", "margin"), left) == 1 and budget.broken_by(rows, ("transfer", "ce"), left) == 1
     assert budget.broken_by(rows, ("exact", "none"), left) is None  # not an affine model: no exact row
+
+
+def test_the_binarization_tests_corner_is_adversarial_and_pgd_finds_it_on_an_affine_model():
+    import importlib.util
+
+    import torch
+    from lsstudy import models
+    spec = importlib.util.spec_from_file_location("binarization_test", ROOT / "benchmarks" / "binarization_test.py")
+    binarization = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(binarization)
+    model = models.build("linear", "mnist5k", seed=0).eval()
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    binarized = binarization.Binarized(model, torch.nn.Linear(1, 2))
+    readout, corner = binarization.readout_for(binarized, x[:1], 0.1, 50, torch.Generator().manual_seed(0))
+    binarized.readout = readout
+    with torch.no_grad():  # the corner exists in the ball and is the binarized model's class 1; x is class 0
+        assert (corner - x[:1]).abs().max() <= 0.1 + 1e-6
+        assert binarized(corner).argmax(1).item() == 1 and binarized(x[:1]).argmax(1).item() == 0
+    # an affine model's binarized model is affine: PGD finds the example that exists on every point
+    result = binarization.score(model, x, 0.1, 50, steps=10, restarts=1)
+    assert result == {"points tested": 4, "PGD-ce passes": 4, "PGD-margin passes": 4}
