@@ -24,23 +24,22 @@ Writes benchmarks/results/binarization_test_<study>.md. ``--quick`` (two models,
 checks that the script runs: it prints its table and writes nothing.
 """
 
-import argparse
 import os
 import platform
 import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lsstudy import data, models, params
+from finished_study import arguments, confirmed
+from lsstudy import models
 from lsstudy.attacks.gradient import pgd
+from lsstudy.evaluate import points_mask
 from lsstudy.files import write_text
-from lsstudy.tables import load_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -115,23 +114,15 @@ def score(model: nn.Module, x: torch.Tensor, eps: float, samples: int, steps: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default=".", help="a repository where make study finished")
-    parser.add_argument("--study", default="mnist5k")
-    parser.add_argument("--eps", type=float, default=0.1)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5, 6])
+    parser = arguments(__doc__.splitlines()[0], seeds=[2, 3, 4, 5, 6])
     parser.add_argument("--points", type=int, default=50)
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     run = Path(args.run)
-    loaded = params.load_params(run / "params.yaml")
-    settings = params.study(loaded, args.study)
+    settings, x, y, table = confirmed(run, args.study)
     strong = settings["attack"]["strong"]
     offset, size = settings["base"]["test_offset"], settings["confirm"]["test_size"]
-    x, y = data.load_test_slice(settings["base"]["dataset"], offset, size, root=str(run / loaded["data"]["root"]))
-    table = load_results(run / "results" / args.study / "confirm" / "attacks.csv")
     clean = table[(table["attack"] == "clean") & (table["class"] == "all") & table["seed"].isin(args.seeds)]
     if clean.empty:
         raise SystemExit(f"--seeds={args.seeds} have no model in the confirm stage's table of {args.study}; "
@@ -140,7 +131,7 @@ def main() -> None:
     out = []
     for row in list(clean.itertuples())[: 2 if args.quick else None]:
         model, _ = models.load(run / row.checkpoint)
-        correct = np.flatnonzero([c == "1" for c in row.robust_points])[:points]  # clean-correct points
+        correct = points_mask(row.robust_points).nonzero().flatten()[:points]  # clean-correct points
         start = time.perf_counter()
         result = score(model.eval(), x[correct], args.eps, samples, strong["pgd"]["steps"], strong["pgd"]["restarts"])
         out.append({"arch": row.arch, "method": row.method, "alpha": row.alpha, "T": row.temperature, "seed": row.seed, **result,

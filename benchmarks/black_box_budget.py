@@ -17,7 +17,6 @@ Writes benchmarks/results/black_box_budget_<study>.md. ``--quick`` (two models, 
 runs: it prints its table and writes nothing.
 """
 
-import argparse
 import os
 import platform
 import time
@@ -28,12 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lsstudy import data, models, params
+from finished_study import arguments, confirmed
+from lsstudy import models
 from lsstudy.attacks.autoattack import square
 from lsstudy.evaluate import points_mask
 from lsstudy.files import write_text
 from lsstudy.ladder import BLACK_BOX, EXACT, before
-from lsstudy.tables import load_results
 
 RESULTS = Path(__file__).parent / "results"
 WHITE_BOX = before(BLACK_BOX[0])  # every attack the cascade runs before Square
@@ -52,25 +51,17 @@ def broken_by(rows: pd.DataFrame, pair: tuple[str, str], among: np.ndarray) -> i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default=".", help="a repository where make study finished")
-    parser.add_argument("--study", default="mnist5k")
-    parser.add_argument("--eps", type=float, default=0.1)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3])
+    parser = arguments(__doc__.splitlines()[0], seeds=[2, 3])
     parser.add_argument("--queries", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     run = Path(args.run)
-    loaded = params.load_params(run / "params.yaml")
-    settings = params.study(loaded, args.study)
+    settings, x, y, table = confirmed(run, args.study)
     offset, size = settings["base"]["test_offset"], settings["confirm"]["test_size"]
-    table = load_results(run / "results" / args.study / "confirm" / "attacks.csv")
     table = table[(table["class"] == "all") & np.isclose(table["eps"], args.eps) & table["seed"].isin(args.seeds)]
     if table.empty:
         raise SystemExit(f"--eps={args.eps} with --seeds={args.seeds} has no rows in the confirm stage's table of "
                          f"{args.study}; choose an eps of attack.strong.eps and seeds of confirm.seeds")
-    x, y = data.load_test_slice(settings["base"]["dataset"], offset, size, root=str(run / loaded["data"]["root"]))
     queries = [50] if args.quick else args.queries
     groups = list(table.groupby("checkpoint", sort=False))[: 2 if args.quick else None]
     out = []

@@ -2,6 +2,7 @@
 spent on it; and the CPU benchmarks at their quick sizes. Opt-in (`pytest -m slow tests/test_benchmarks.py`, about
 4 minutes on 2 cores)."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -50,13 +51,18 @@ def test_a_cpu_benchmark_runs_quick_and_ends_with_its_summary_line(copy, script,
     assert all(row in report for row in rows), report
 
 
-def test_the_black_box_budget_attacks_only_what_every_white_box_attack_left():
-    import importlib.util
+def _script(name: str, monkeypatch):
+    """benchmarks/<name>.py as a module, its sibling modules importable as when it runs as a script."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def test_the_black_box_budget_attacks_only_what_every_white_box_attack_left(monkeypatch):
     import pandas as pd
-    spec = importlib.util.spec_from_file_location("black_box_budget", ROOT / "benchmarks" / "black_box_budget.py")
-    budget = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(budget)
+    budget = _script("black_box_budget", monkeypatch)
     rows = pd.DataFrame([("bim", "smoothed", "11110"), ("pgd", "ce", "11101"), ("apgd", "dlr", "11011"),
                          ("square", "margin", "01001"), ("transfer", "ce", "10001"), ("autoattack", "standard", "00000")],
                         columns=["attack", "loss", "robust_points"])
@@ -66,14 +72,10 @@ def test_the_black_box_budget_attacks_only_what_every_white_box_attack_left():
     assert budget.broken_by(rows, ("exact", "none"), left) is None  # not an affine model: no exact row
 
 
-def test_the_binarization_tests_corner_is_adversarial_and_pgd_finds_it_on_an_affine_model():
-    import importlib.util
-
+def test_the_binarization_tests_corner_is_adversarial_and_pgd_finds_it_on_an_affine_model(monkeypatch):
     import torch
     from lsstudy import models
-    spec = importlib.util.spec_from_file_location("binarization_test", ROOT / "benchmarks" / "binarization_test.py")
-    binarization = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(binarization)
+    binarization = _script("binarization_test", monkeypatch)
     model = models.build("linear", "mnist5k", seed=0).eval()
     x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     binarized = binarization.Binarized(model, torch.nn.Linear(1, 2))
