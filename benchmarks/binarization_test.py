@@ -134,7 +134,8 @@ def main() -> None:
         correct = points_mask(row.robust_points).nonzero().flatten()[:points]  # clean-correct points
         start = time.perf_counter()
         result = score(model.eval(), x[correct], args.eps, samples, strong["pgd"]["steps"], strong["pgd"]["restarts"])
-        out.append({"arch": row.arch, "method": row.method, "alpha": row.alpha, "T": row.temperature, "seed": row.seed, **result,
+        out.append({"arch": row.arch, "method": row.method, "alpha": row.alpha, "T": row.temperature, "seed": row.seed,
+                    **result,
                     "seconds": round(time.perf_counter() - start, 1)})
         print(out[-1], flush=True)
     per_model = pd.DataFrame(out)

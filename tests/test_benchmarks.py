@@ -64,11 +64,13 @@ def test_the_black_box_budget_attacks_only_what_every_white_box_attack_left(monk
     import pandas as pd
     budget = _script("black_box_budget", monkeypatch)
     rows = pd.DataFrame([("bim", "smoothed", "11110"), ("pgd", "ce", "11101"), ("apgd", "dlr", "11011"),
-                         ("square", "margin", "01001"), ("transfer", "ce", "10001"), ("autoattack", "standard", "00000")],
+                         ("square", "margin", "01001"), ("transfer", "ce", "10001"),
+                         ("autoattack", "standard", "00000")],
                         columns=["attack", "loss", "robust_points"])
     left = budget.white_box_survivors(rows)  # Square, transfer and AutoAttack come later in the ladder: not counted
     assert left.tolist() == [True, True, False, False, False]
-    assert budget.broken_by(rows, ("square", "margin"), left) == 1 and budget.broken_by(rows, ("transfer", "ce"), left) == 1
+    assert budget.broken_by(rows, ("square", "margin"), left) == 1
+    assert budget.broken_by(rows, ("transfer", "ce"), left) == 1
     assert budget.broken_by(rows, ("exact", "none"), left) is None  # not an affine model: no exact row
 
 
