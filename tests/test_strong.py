@@ -177,7 +177,7 @@ def test_per_point_worst_case_by_hand():
     assert sanity.adds({**attacks, ("square", "margin"): "0111"}, [("square", "margin")]) == (0.5, 0.25)
 
 
-def test_the_checks_across_eps_fire_on_an_evaluation_that_does_not_fall_with_eps_and_only_then():
+def test_the_check_across_eps_fires_on_an_attack_that_does_not_fall_with_eps_and_only_then():
     paper = ("bim", "smoothed")
     # 20 points; at the smaller eps the paper's protocol leaves 16, every attack 10
     small = {paper: "1" * 16 + "0" * 4, ("pgd", "ce"): "1" * 10 + "0" * 10}
@@ -188,19 +188,15 @@ def test_the_checks_across_eps_fire_on_an_evaluation_that_does_not_fall_with_eps
         return sanity.check(attacks, 0.0, 0.05, smaller=smaller, reference=plain)
 
     ok = judged(falling)
-    assert not ok["non_monotone"] and not ok["stuck"] and not ok["masking_suspected"], ok["reasons"]
+    assert not ok["stuck"] and not ok["masking_suspected"], ok["reasons"]
     # the paper's protocol leaves as much at the larger eps while PGD breaks more: stuck
     stuck = judged({**falling, paper: small[paper]})
-    assert stuck["stuck"] and not stuck["non_monotone"] and "bim (smoothed) leaves 0.800 here and 0.800" in stuck["reasons"]
+    assert stuck["stuck"] and "bim (smoothed) leaves 0.800 here and 0.800" in stuck["reasons"]
     # a stuck attack on a model robust at both eps is not flagged: nothing is left to break
     robust = {paper: "1" * 20, ("pgd", "ce"): "1" * 20}
     assert not judged(robust, robust)["stuck"]
-    # every attack leaves robust at the larger eps 3 points (0.15) it broke at the smaller: not monotone
-    reversed_points = {paper: "1" * 13 + "0" * 7, ("pgd", "ce"): "1" * 6 + "0" * 4 + "111" + "0" * 7}
-    failed = judged(reversed_points)
-    assert failed["non_monotone"] and "every attack leaves robust 0.150 of the points it broke" in failed["reasons"]
     # the smallest eps has nothing to compare with
-    assert not sanity.check(falling, 0.0, 0.05, reference=plain)["non_monotone"]
+    assert not sanity.check({**falling, paper: small[paper]}, 0.0, 0.05, reference=plain)["stuck"]
 
 
 def test_verdict_columns_are_the_documented_ones(verdicts):
@@ -224,8 +220,7 @@ def test_the_known_cases_count_each_check_on_each_control_and_skip_the_rest():
     assert "masks gradients" in table.loc["distillation", "answer"]
 
 
-@pytest.mark.parametrize("flag, attack", [("single_step", ("fgsm", "ce")), ("not_converged", ("pgd_more", "ce")),
-                                          ("margin_loss", ("apgd", "dlr")), ("black_box", ("square", "margin"))])
+@pytest.mark.parametrize("flag, attack", [("margin_loss", ("apgd", "dlr")), ("black_box", ("square", "margin"))])
 def test_each_check_fires_when_its_attack_breaks_more_than_on_plain_models_and_only_then(flag, attack):
     # 20 points: BIM and PGD-CE leave the first 10; the attack under test leaves 10 (a subset: it adds nothing)
     # or 7 of them (it breaks 3 of the 10 they left, against 0 of 30 on three plain models)
