@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from lsstudy import evaluate, models, sanity
+from lsstudy import evaluate, models
 from lsstudy.attacks import exact
 from lsstudy.attacks.autoattack import apgd
 from lsstudy.attacks.gradient import pgd
+from lsstudy.report import sanity
 
 
 class TinyAffine(nn.Module):

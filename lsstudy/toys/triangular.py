@@ -33,8 +33,8 @@ from matplotlib.figure import Figure
 from scipy import integrate, optimize
 
 from lsstudy.checks import check_choice
-from lsstudy.reference import authors
-from lsstudy.style import COLORS, NAMES, SMOOTHING_METHODS as METHODS  # no smoothing and the paper's four
+from lsstudy.report.reference import authors
+from lsstudy.report.style import COLORS, NAMES, SMOOTHING_METHODS as METHODS  # no smoothing and the paper's four
 from lsstudy.toys.linear import fit
 
 GAMMA_RANGE = (0.5, 2.0 / 3.0)
@@ -269,7 +269,7 @@ def figure(rows: pd.DataFrame, figure_alpha: float, theirs: pd.DataFrame | None 
     """Per gamma: accuracy vs eps (Bayes curve, alpha = 0, each method at ``figure_alpha``), and the
     learned threshold vs alpha per method (markers: trained; lines: infinitely many samples).
 
-    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' own Bayes and ALS rows are drawn beside the
+    ``theirs`` (``lsstudy.report.reference.authors.load()``): the authors' own Bayes and ALS rows are drawn beside the
     accuracy curves, as hollow markers.
     """
     gammas = sorted(rows.gamma.unique())

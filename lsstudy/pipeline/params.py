@@ -5,7 +5,7 @@ Layout of the file:
 ============  ======================================================================================
 section       what it holds
 ============  ======================================================================================
-engine        how the units of work run (``lsstudy.engine``): executor, workers, threads per unit
+engine        how the units of work run (``lsstudy.grid.engine``): executor, workers, threads per unit
 data          where the torchvision datasets live, and whether they may be downloaded
 defaults      base, train, attack, figures, verdict: the settings every study starts from
 studies       study name -> overrides of ``defaults`` (mappings merge key by key, lists replace)
@@ -33,7 +33,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from lsstudy import baselines, data, models, smoothing
-from lsstudy.style import FORMATS
+from lsstudy.report.style import FORMATS
 from lsstudy.train import PRECISIONS, SCHEDULES
 
 PROTOCOLS = ["ce", "smoothed"]
