@@ -22,6 +22,9 @@ of memory), ``ProcessPoolExecutor`` fails every pending future alike and cannot 
 process was running; here each worker runs one unit at a time on its own pipe, so the message names the
 model, and the units other workers finish meanwhile are still handed to the driver. The workers stay up
 between the batches of units a driver runs (training, transfer examples, evaluations).
+
+Over 300 lines: its three executors (this process, a pool of worker processes, Ray) share the units, the
+failure handling and the progress they report; split by executor, those would move to a module all three import.
 """
 
 import atexit

@@ -9,6 +9,8 @@ ladder (``lsstudy.ladder``) at a time: the gain, its variance over seeds and poi
 within its family of calls (Holm; ``lsstudy.report.inference``); ``variance_components`` and ``power`` say where the
 noise comes from and what the design can detect. ``reproduction`` is the paper's own choice and protocol on the grid's
 points, labelled as such.
+
+Over 300 lines by a few: the verdict is one computation (masks, ladder, gains, calls) that reads top to bottom.
 """
 
 import numpy as np
