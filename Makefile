@@ -24,14 +24,14 @@ study: $(INSTALLED)
 
 # The paper-scale studies of params-paper.yaml, added to params.yaml's in one DVC experiment (GPU advised;
 # the full datasets under data/raw/). The default studies are up to date already, so only the new ones run;
-# a run that fails leaves params.yaml as it was (lsstudy/experiment.py).
+# a run that fails leaves params.yaml as it was (lsstudy/pipeline/experiment.py).
 paper: $(INSTALLED)
-	python -m lsstudy.experiment run params-paper.yaml --name paper
+	python -m lsstudy.pipeline.experiment run params-paper.yaml --name paper
 
 # The decisive MNIST study of params-decisive.yaml (about 82 hours on 2 cores: a GPU or a cluster), the same
 # way: one DVC experiment on the shipped mnist25k, whose verdict can resolve a gain of 2 points.
 decisive: $(INSTALLED)
-	python -m lsstudy.experiment run params-decisive.yaml --name decisive
+	python -m lsstudy.pipeline.experiment run params-decisive.yaml --name decisive
 
 # From the repository root, so the lab reaches the notebooks and their executed copies in reports/. Jupyter
 # refuses to run as root (as in many containers) unless told --allow-root.

@@ -3,7 +3,7 @@
     python benchmarks/black_box_budget.py [--run .] [--study mnist5k] [--eps 0.1] [--seeds 2 3]
                                           [--queries 1000 5000] [--quick]
 
-The sanity check ``black_box`` (``lsstudy.sanity``) asks whether Square (score-based: it never reads a gradient)
+The sanity check ``black_box`` (``lsstudy.report.sanity``) asks whether Square (score-based: it never reads a gradient)
 or the transfer attack breaks points that every white-box attack left. In the default study Square has 200
 queries (``attack.strong.square_queries``), a budget that may be too small to win anywhere, so the check could not
 fire even on a masker. This script takes the confirm stage's models of a finished ``make study`` (in ``--run``),

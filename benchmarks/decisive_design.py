@@ -8,8 +8,8 @@ Inputs, all written by `make study` for ``--study`` (default mnist5k): ``results
 variance components of each primary comparison: training seeds, test points, residual), ``power.csv`` (the
 family's strictest Holm level), ``results/<study>/confirm/chosen.csv`` (the configurations judged on each seed)
 and ``reports/<study>/timings/confirm.csv`` (the seconds each attack took on each judged model). The seeds needed
-come from ``lsstudy.inference.seeds_needed`` (the two-way design's t approximation; the verdict's simulation finds
-it optimistic with few seeds), at the study's own points, at every test point of mnist5k outside the selection
+come from ``lsstudy.report.inference.seeds_needed`` (the two-way design's t approximation; the verdict's simulation
+finds it optimistic with few seeds), at the study's own points, at every test point of mnist5k outside the selection
 window, and at every test point of mnist25k (the full 10,000-image MNIST test set) outside it.
 
 What the time rests on: one unsmoothed model per arch trained here with the recipe of ``--design``'s study of that
@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lsstudy import components, data, inference, models, params
-from lsstudy.grid_training import TRAIN_RECIPE_KEYS
+from lsstudy import data, models
+from lsstudy.grid.training import TRAIN_RECIPE_KEYS
+from lsstudy.pipeline import params
+from lsstudy.report import components, inference
 from lsstudy.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,11 +24,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lsstudy import engine, params  # noqa: E402
 from lsstudy.files import write_table, write_text  # noqa: E402
-from lsstudy.grid import grid, transfer_sources  # noqa: E402
-from lsstudy.grid_attacks import attack_grid  # noqa: E402
-from lsstudy.grid_training import train_grid  # noqa: E402
+from lsstudy.grid import engine
+from lsstudy.grid.attacks import attack_grid  # noqa: E402
+from lsstudy.grid.runs import grid, transfer_sources  # noqa: E402
+from lsstudy.grid.training import train_grid  # noqa: E402
+from lsstudy.pipeline import params  # noqa: E402
 
 
 def study_slice(quick: bool) -> dict:

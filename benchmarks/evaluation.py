@@ -11,7 +11,7 @@ Each model is evaluated twice, by two processes of one torch thread each, one af
   both protocols even where they coincide), taken from git;
 - ``after``: the package as it is (the cascade, no attack run twice, per-point random starts).
 CPU seconds are each process's own, around the evaluations only. The masks compared are the per-point worst cases
-at every step of the verdict's ladder (``lsstudy.verdict.ladder_masks``): for the deterministic attacks they
+at every step of the verdict's ladder (``lsstudy.report.verdict.ladder_masks``): for the deterministic attacks they
 must be equal; torchattacks' APGD, Square and AutoAttack draw their random numbers for the whole batch, so the
 points they attack change what they draw and a point or two may differ (counted, per step).
 Writes benchmarks/results/evaluation[_quick].md; the last line printed is ``speedup <x> identical <true|false>``.
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,12 @@ def worker(code: Path, job_path: Path, out_path: Path) -> None:
     """Evaluate the job's models with the package found in ``code``; write (tables, CPU seconds)."""
     sys.path.insert(0, str(code))
     from lsstudy.attacks.transfer import CraftedExamples
-    from lsstudy.units.evaluation import confirm_plan, evaluate_model
+    try:  # the package as it is (lsstudy/grid/, issue 21); BASELINE's modules sat side by side in lsstudy/
+        from lsstudy.grid.runs import RunConfig
+        from lsstudy.grid.units.evaluation import confirm_plan, evaluate_model
+    except ModuleNotFoundError:
+        from lsstudy.grid import RunConfig
+        from lsstudy.units.evaluation import confirm_plan, evaluate_model
 
     torch.set_num_threads(1)
     job = pickle.loads(job_path.read_bytes())
@@ -51,7 +57,8 @@ def worker(code: Path, job_path: Path, out_path: Path) -> None:
     context = {"test": job["test"], "selection": None,
                "transfer": {job["arch"]: CraftedExamples(job["test"][0], job["examples"])}}
     tables, start = [], time.process_time()
-    for run, path in job["runs"]:
+    for fields, path in job["runs"]:
+        run = RunConfig(**fields)
         checkpoint = torch.load(path, weights_only=True)
         result = evaluate_model({"run": run, "plan": plan, **checkpoint}, context)
         tables.append(result["attacks"].assign(checkpoint=str(path), **{k: getattr(run, k) for k in
@@ -62,11 +69,11 @@ def worker(code: Path, job_path: Path, out_path: Path) -> None:
 
 def train_slice(study: str, archs: list[str], methods: list, quick: bool, folder: Path):
     """The slice's checkpoints, the confirm points and each arch's transfer examples."""
-    from lsstudy import params
-    from lsstudy.grid import RunConfig, transfer_sources
-    from lsstudy.grid_attacks import transfer_examples
-    from lsstudy.grid_confirm import confirm_window
-    from lsstudy.grid_training import train_runs
+    from lsstudy.grid.attacks import transfer_examples
+    from lsstudy.grid.confirm import confirm_window
+    from lsstudy.grid.runs import RunConfig, transfer_sources
+    from lsstudy.grid.training import train_runs
+    from lsstudy.pipeline import params
 
     settings = params.study(params.load_params(ROOT / "params.yaml"), study)
     base, train, attack, confirm = (settings[k] for k in ["base", "train", "attack", "confirm"])
@@ -96,7 +103,7 @@ def evaluate_in(code: Path, job: dict, folder: Path, name: str) -> tuple[pd.Data
 
 def compare(before: pd.DataFrame, after: pd.DataFrame, strong_eps: list[float]) -> pd.DataFrame:
     """Per ladder step: points whose per-point worst case differs between the two tables, over every model."""
-    from lsstudy.verdict import ladder_masks
+    from lsstudy.report.verdict import ladder_masks
 
     old, new = ladder_masks(before, strong_eps), ladder_masks(after, strong_eps)
     merged = old.merge(new, on=["checkpoint", "eps", "order", "step"], suffixes=("_before", "_after"))
@@ -132,7 +139,7 @@ def main() -> None:
             runs, models_dir, test, examples, attack, confirm = train_slice(study, archs, methods, args.quick, folder)
             for arch in archs:
                 job = {"arch": arch, "test": test, "examples": examples[arch], "attack": attack, "confirm": confirm,
-                       "runs": [(run, run.checkpoint(models_dir)) for run in runs if run.arch == arch]}
+                       "runs": [(asdict(run), run.checkpoint(models_dir)) for run in runs if run.arch == arch]}
                 before, before_cpu = evaluate_in(old_code, job, folder, f"{study}-{arch}-before")
                 after, after_cpu = evaluate_in(ROOT, job, folder, f"{study}-{arch}-after")
                 comparison = compare(before, after, attack["strong"]["eps"]).assign(study=study, arch=arch)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lsstudy import data, params
-from lsstudy.tables import load_results
+from lsstudy import data
+from lsstudy.pipeline import params
+from lsstudy.report.tables import load_results
 
 
 def arguments(description: str, seeds: list[int]) -> argparse.ArgumentParser:

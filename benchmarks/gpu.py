@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from lsstudy import data, models  # noqa: E402
 from lsstudy.attacks.autoattack import apgd  # noqa: E402
-from lsstudy.grid import RunConfig  # noqa: E402
-from lsstudy.grid_training import train_runs  # noqa: E402
+from lsstudy.grid.runs import RunConfig  # noqa: E402
+from lsstudy.grid.training import train_runs  # noqa: E402
 from lsstudy.smoothing import LabelSmoothingLoss  # noqa: E402
 from lsstudy.train import predict, train  # noqa: E402
 

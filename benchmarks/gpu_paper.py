@@ -4,7 +4,7 @@ through the study's own stages: its verdict and what each stage costs.
     PYTHONPATH=. python3 benchmarks/gpu_paper.py           # on a GPU machine: about 8 minutes
     PYTHONPATH=. python3 benchmarks/gpu_paper.py --tiny    # anywhere: tiny sizes on the CPU (a check; 21 s on 2 cores)
 
-The settings are the stages' own: params.yaml with params-paper.yaml added (``lsstudy.params``, every check
+The settings are the stages' own: params.yaml with params-paper.yaml added (``lsstudy.pipeline.params``, every check
 included), study mnist25k, params.yaml's engine (on a GPU, four units share it: ``gpus_per_unit`` 0.25). Each stage
 runs the call its notebook makes, in a temporary folder: ``train_grid`` (train.ipynb), ``attack_grid``
 (attack.ipynb), ``confirm_grid`` (confirm.ipynb), then the verdict's ``verdict_table``, ``ladder_masks``,
@@ -35,15 +35,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lsstudy import params  # noqa: E402
-from lsstudy import verdict as judge  # noqa: E402
 from lsstudy.files import write_table  # noqa: E402
-from lsstudy.grid import grid, transfer_sources  # noqa: E402
-from lsstudy.grid_attacks import attack_grid  # noqa: E402
-from lsstudy.grid_confirm import confirm_grid  # noqa: E402
-from lsstudy.grid_training import grid_models, train_grid  # noqa: E402
-from lsstudy.style import arch_order  # noqa: E402
-from lsstudy.tables import load_results  # noqa: E402
+from lsstudy.grid.attacks import attack_grid  # noqa: E402
+from lsstudy.grid.confirm import confirm_grid  # noqa: E402
+from lsstudy.grid.runs import grid, transfer_sources  # noqa: E402
+from lsstudy.grid.training import grid_models, train_grid  # noqa: E402
+from lsstudy.pipeline import params  # noqa: E402
+from lsstudy.report import verdict as judge  # noqa: E402
+from lsstudy.report.style import arch_order  # noqa: E402
+from lsstudy.report.tables import load_results  # noqa: E402
 
 STUDY = "mnist25k"
 RESULT = ROOT / "benchmarks" / "results" / "gpu_paper.md"
@@ -210,7 +210,7 @@ def report(tiny: bool, device: str, levels: list[dict], costs: list[list[dict]],
         lines += ["", f"## The verdict (level {len(verdicts)})", "",
                   f"Each method at its alpha chosen on the selection points by the grid's seeds, against the "
                   f"unsmoothed model on the judging seeds; {verdicts[-1]['calls']} calls in the primary family "
-                  "(lsstudy.verdict.summary, as results/<study>/verdict/summary.md).", "",
+                  "(lsstudy.report.verdict.summary, as results/<study>/verdict/summary.md).", "",
                   "| " + " | ".join(summary.columns) + " |", "| " + " | ".join("---" for _ in summary.columns) + " |"]
         lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in summary.itertuples(index=False)]
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ Not a verdict: one seed, fewer epochs than the authors, the default study's CPU 
 study's own units through the engine (four ResNet18s share the GPU, ``gpus_per_unit`` 0.25): training (the
 authors' recipe: plain SGD at lr 0.01, plateau schedule on the smoothed hold-out loss), then the confirm stage's
 attacks (FGSM and BIM under both protocols, PGD, APGD, margin losses, Square, transfer from an independently
-trained ResNet18, AutoAttack's ensemble) on test points 317-1016, and ``lsstudy.verdict.verdict_table``'s robust
+trained ResNet18, AutoAttack's ensemble) on test points 317-1016, and ``lsstudy.report.verdict.verdict_table``'s robust
 accuracy (a point counts only if every attack failed on it). It imports only what the bare GPU machine has
 (torch, pandas, scipy, matplotlib, tqdm, pyyaml) plus torchattacks, which travels as a wheel.
 Writes benchmarks/results/gpu_resnet18[_tiny].md, and a copy to $OUT when that is set.
@@ -24,13 +24,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lsstudy import verdict  # noqa: E402
-from lsstudy.grid import RunConfig  # noqa: E402
-from lsstudy.grid_attacks import evaluate_models, transfer_examples, with_settings  # noqa: E402
-from lsstudy.grid_training import train_runs  # noqa: E402
-from lsstudy.study import test_split  # noqa: E402
-from lsstudy.style import eps_label  # noqa: E402
-from lsstudy.units.evaluation import confirm_plan  # noqa: E402
+from lsstudy.grid.attacks import evaluate_models, transfer_examples, with_settings  # noqa: E402
+from lsstudy.grid.runs import RunConfig  # noqa: E402
+from lsstudy.grid.study import test_split  # noqa: E402
+from lsstudy.grid.training import train_runs  # noqa: E402
+from lsstudy.grid.units.evaluation import confirm_plan  # noqa: E402
+from lsstudy.report import verdict  # noqa: E402
+from lsstudy.report.style import eps_label  # noqa: E402
 
 from device_report import tiny_requested, write_report  # noqa: E402  (benchmarks/, the script's folder)
 

@@ -5,7 +5,7 @@
 
 It imports only what a bare GPU machine has (torch, pandas, tqdm, pyyaml). Measured, each on the study's float32 code,
 for the LeNets of mnist5k and of cifar10_5k:
-1. the engine (``lsstudy.grid_training.train_runs``) training 64 LeNets (seeds 0 to 63, no smoothing and ALS at
+1. the engine (``lsstudy.grid.training.train_runs``) training 64 LeNets (seeds 0 to 63, no smoothing and ALS at
    alpha 0.1 in turn) for 5 epochs of the default study's recipe: one at a time (``engine.stack`` 1) against one stack
    of 64 (``engine.stack`` 64); seconds, speed-up, mean clean accuracy, the largest weight difference between the two;
 2. PGD (cross-entropy, 10 steps, eps 0.1 on MNIST and 8/255 on CIFAR-10, 500 test images a model; no random start:
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 from lsstudy import data, models  # noqa: E402
 from lsstudy.attacks.gradient import pgd  # noqa: E402
 from lsstudy.conv_pool import conv_pool, max_pool  # noqa: E402
-from lsstudy.grid import RunConfig  # noqa: E402
-from lsstudy.grid_training import train_runs  # noqa: E402
+from lsstudy.grid.runs import RunConfig  # noqa: E402
+from lsstudy.grid.training import train_runs  # noqa: E402
 from lsstudy.stacked import Stack, StackedModel  # noqa: E402
 
 from device_report import tiny_requested, write_report  # noqa: E402  (benchmarks/, the script's folder)

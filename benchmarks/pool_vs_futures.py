@@ -2,7 +2,7 @@
 
     python benchmarks/pool_vs_futures.py [--workers 2] [--units 200] [--ms 20] [--quick]
 
-``lsstudy/engine.py`` keeps a pool of its own and says why at its top: when a worker dies, ``ProcessPoolExecutor``
+``lsstudy/grid/engine.py`` keeps a pool of its own and says why at its top: when a worker dies, ``ProcessPoolExecutor``
 fails every pending future alike and cannot say which unit the dead process ran. This measures that reason and
 what the pool costs, with the same unit function on both, one torch thread per worker, spawned processes and a
 mnist5k-sized context (a 4,000 x 784 float tensor, sent once per worker: the engine sends it with the run, the
@@ -34,8 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lsstudy import engine  # noqa: E402
 from lsstudy.files import write_text  # noqa: E402
+from lsstudy.grid import engine  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "pool_vs_futures.md"
 _context = None  # the executor's workers get the context once, from their initializer

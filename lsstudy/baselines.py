@@ -7,7 +7,7 @@
   the teacher's soft labels, and deployed at temperature 1, so its logits come out about T times
   larger. Carlini & Wagner (2016) showed that this saturates the softmax and hides the gradient of the
   cross-entropy rather than removing adversarial examples: the known case of gradient masking that
-  the sanity checks of ``lsstudy.sanity`` must catch.
+  the sanity checks of ``lsstudy.report.sanity`` must catch.
 - ``scaled_logits``: not a defence but a control whose answer is known: the unsmoothed recipe (the same weights as
   the unsmoothed model of the same seed), deployed with its logits multiplied by a large ``scale``
   (``lsstudy.models.with_logit_scale``). Every prediction, so the robust accuracy, is the unsmoothed model's, yet

@@ -32,6 +32,9 @@ same way, cheaply (headers, sizes and hashes; nothing is decoded). Missing files
 is wrong with it: empty, an IDX file whose magic number or size does not match its header, a CIFAR-10 or
 SVHN file failing its official md5 (the values torchvision's classes list), or a shipped file whose sha256
 is not the one recorded in ``SHIPPED_SHA256``. Both are a ``DataError``.
+
+Over 300 lines: every dataset's loader, its file layout and its checks in one place, the one module that knows
+where data lives.
 """
 
 from dataclasses import dataclass

@@ -5,7 +5,7 @@ Each rung adds attacks to every rung before it, and a point counts as robust at 
 that rung and of the rungs before failed on it, so accuracy can only go down the ladder. The confirm stage runs
 the attacks in ``ORDER`` as a cascade (``lsstudy.evaluate``, ``cascade=True``): each attack only on the points
 that every attack before it left robust, which is all the last rung's number needs (AutoAttack runs its own
-attacks the same way). The sanity checks (``lsstudy.sanity``) ask what an attack adds to every attack before it
+attacks the same way). The sanity checks (``lsstudy.report.sanity``) ask what an attack adds to every attack before it
 in this order, which a cascade measures exactly.
 
 Attacks are named by the rows of the attack table: (attack or row name, loss).

@@ -37,7 +37,7 @@ def numbers(text: str) -> set[float]:
 
 def authors_points(ax) -> list[tuple[float, float, float, float, str]]:
     """(x, marker y, bar low, bar high, legend label) of every authors' point drawn in ``ax`` by
-    ``lsstudy.reference.authors.draw``, sorted by x."""
+    ``lsstudy.report.reference.authors.draw``, sorted by x."""
     points = []
     for container in ax.containers:
         if not str(container.get_label()).startswith("authors'"):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lsstudy import data, models, params
+from lsstudy import data, models
+from lsstudy.pipeline import params
 from lsstudy.train import train
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from authors_reference import bullet, numbers
-from lsstudy import data, pipeline
-from lsstudy.reference import authors
-from lsstudy.tables import best_alpha
+from lsstudy import data
+from lsstudy.pipeline import dvc
+from lsstudy.report.reference import authors
+from lsstudy.report.tables import best_alpha
 from synthetic_results import NOISE, PLANTED, make_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +93,7 @@ def test_a_key_the_layout_does_not_know_is_named(tmp_path):
 
 def test_docs_paper_md_holds_the_section_written_from_the_file():
     text = (ROOT / "docs" / "paper.md").read_text()
-    assert authors.section() in text, "run: python -m lsstudy.reference.authors docs/paper.md"
+    assert authors.section() in text, "run: python -m lsstudy.report.reference.authors docs/paper.md"
     assert "No number of the paper itself is available here" in text
 
 
@@ -104,10 +105,10 @@ def test_the_section_rewrites_only_its_own_lines(tmp_path):
 
 
 def test_the_stages_that_draw_them_depend_on_the_file():
-    stages = yaml.safe_load(pipeline.dvc_yaml())["stages"]
+    stages = yaml.safe_load(dvc.dvc_yaml())["stages"]
     for stage in ["figures", "toy_triangular", "toy_gradient_gap"]:
         entry = stages[stage].get("do", stages[stage])
-        assert "lsstudy/reference/authors.yaml" in entry["deps"], stage
+        assert "lsstudy/report/reference/authors.yaml" in entry["deps"], stage
 
 
 def _row(markdown: str, *cells: str) -> list[str]:

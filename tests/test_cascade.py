@@ -12,9 +12,9 @@ from lsstudy.attacks.gradient import pgd
 from lsstudy.attacks.registry import ATTACKS
 from lsstudy.attacks.transfer import CraftedExamples
 from lsstudy.evaluate import evaluate, points_mask, point_seeds
+from lsstudy.grid.units.evaluation import autoattack_repeats, confirm_plan
 from lsstudy.ladder import ORDER
 from lsstudy.train import train
-from lsstudy.units.evaluation import autoattack_repeats, confirm_plan
 
 EPS = [0.05, 0.1]
 N = 120

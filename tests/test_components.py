@@ -5,7 +5,7 @@ against the plain variance over points."""
 import numpy as np
 import pytest
 
-from lsstudy import components
+from lsstudy.report import components
 
 
 def test_a_two_by_three_table_worked_by_hand():

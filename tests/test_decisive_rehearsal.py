@@ -1,6 +1,6 @@
 """A dress rehearsal of `make decisive`: every study of params-decisive.yaml run end to end through the command
-`make decisive` runs (`python -m lsstudy.experiment run params-decisive.yaml --name decisive`), at tiny sizes, in a
-temporary git copy of the repository made as tests/test_paper_rehearsal.py makes it (its ``copy_repository``:
+`make decisive` runs (`python -m lsstudy.pipeline.experiment run params-decisive.yaml --name decisive`), at tiny sizes,
+in a temporary git copy of the repository made as tests/test_paper_rehearsal.py makes it (its ``copy_repository``:
 params.yaml with its own studies left out, as if `make study` had brought them up to date). Opt-in (marker
 `paper`, which .ci/run runs after `make test`): the decisive studies train on all of mnist25k, the shipped data,
 so no stand-in is needed.
@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lsstudy import models, params
-from lsstudy.params import merge
+from lsstudy import models
+from lsstudy.pipeline import params
+from lsstudy.pipeline.params import merge
 
 from test_paper_rehearsal import TINY, copy_repository, environment
 
@@ -43,7 +44,7 @@ def repo(tmp_path_factory):
     tiny = {"engine": {"workers": 1, "threads_per_unit": 1},
             "studies": {name: merge(merge(study, TINY), CUT) for name, study in decisive["studies"].items()}}
     (repo / "params-decisive.yaml").write_text(yaml.safe_dump(tiny, sort_keys=False))
-    run = subprocess.run([sys.executable, "-m", "lsstudy.experiment", "run", "params-decisive.yaml", "--name",
+    run = subprocess.run([sys.executable, "-m", "lsstudy.pipeline.experiment", "run", "params-decisive.yaml", "--name",
                           "decisive"], cwd=repo, env=environment(repo, hook), capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-6000:]
     return repo

@@ -13,9 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lsstudy import engine, params
-from lsstudy.grid import grid, transfer_sources
-from lsstudy.grid_training import train_grid
+from lsstudy.grid import engine
+from lsstudy.grid.runs import grid, transfer_sources
+from lsstudy.grid.training import train_grid
+from lsstudy.pipeline import params
 
 
 def square_or_fail(payload, context):
@@ -91,7 +92,7 @@ def test_a_killed_worker_fails_the_stage_by_name_and_a_rerun_redoes_only_the_res
 DRIVER = """
 import os, sys, time
 from pathlib import Path
-from lsstudy import engine
+from lsstudy.grid import engine
 
 def nap(seconds, started):
     (Path(started) / str(os.getpid())).touch()  # a test unit: says it runs

@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from lsstudy import evaluate, models, sanity
+from lsstudy import evaluate, models
 from lsstudy.attacks import exact
 from lsstudy.attacks.autoattack import apgd, autoattack_components
 from lsstudy.attacks.gradient import pgd
 from lsstudy.ladder import AUTOATTACK
+from lsstudy.report import sanity
 
 
 class TinyAffine(nn.Module):

@@ -11,7 +11,7 @@ import psutil
 import yaml
 from test_pipeline import ENV, commit, copy_repository, dvc
 
-from lsstudy import params
+from lsstudy.pipeline import params
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "fixtures" / "params.yaml"
@@ -60,8 +60,8 @@ def test_killing_dvc_ends_its_stage_the_kernel_and_the_workers(tmp_path):
 def experiment(repo: Path, extra: dict) -> subprocess.CompletedProcess:
     """What `make paper` runs, with ``extra`` for params-paper.yaml."""
     (repo / "extra.yaml").write_text(yaml.safe_dump(extra))
-    return subprocess.run([sys.executable, "-m", "lsstudy.experiment", "run", "extra.yaml", "--name", "paper"], cwd=repo,
-                          env={**ENV, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "lsstudy.pipeline.experiment", "run", "extra.yaml", "--name", "paper"],
+                          cwd=repo, env={**ENV, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
 
 
 def test_a_failed_make_paper_leaves_params_yaml_as_it_was(tmp_path):

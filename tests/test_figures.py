@@ -16,11 +16,11 @@ from matplotlib.collections import PolyCollection
 from scipy import stats
 
 from authors_reference import NUM, assert_points, authors_points, bullet
-from lsstudy import figures, verdict_figures
 from lsstudy.baselines import BASELINES
-from lsstudy.reference import authors
-from lsstudy.tables import best_alpha
-from lsstudy.verdict import LADDER
+from lsstudy.report import figures, verdict_figures
+from lsstudy.report.reference import authors
+from lsstudy.report.tables import best_alpha
+from lsstudy.report.verdict import LADDER
 from synthetic_results import ATTACK_PARAMS, MODELS, NOISE, PLANTED, make_history, make_results
 
 COLUMNS = len({m for m, _, _ in MODELS})  # accuracy_vs_eps draws a column per model at its best alpha

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lsstudy import components, inference
+from lsstudy.report import components, inference
 
 
 def simulated_masks(rng, n_seeds, n_points, shift, spreads):

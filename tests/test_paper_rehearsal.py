@@ -1,6 +1,6 @@
 """A dress rehearsal of `make paper`: every study of params-paper.yaml (and the toys it sets) run end to end, at
-tiny sizes, through the command `make paper` runs (`python -m lsstudy.experiment run params-paper.yaml --name
-paper`: the dataset check, then `dvc exp run -n paper` with the arguments of `python -m lsstudy.params set-args
+tiny sizes, through the command `make paper` runs (`python -m lsstudy.pipeline.experiment run params-paper.yaml --name
+paper`: the dataset check, then `dvc exp run -n paper` with the arguments of `python -m lsstudy.pipeline.params set-args
 params-paper.yaml`), so a paper study that cannot run is found here and not after hours on a GPU. Opt-in
 (`python -m pytest -q -m paper`, marker `paper`; .ci/run runs it after `make test`): about 24 minutes on one core
 (1,412 s for the experiment, most of it training ResNet18s).
@@ -56,8 +56,8 @@ import scipy.io
 import yaml
 from PIL import Image
 
-from lsstudy import params
-from lsstudy.params import merge
+from lsstudy.pipeline import params
+from lsstudy.pipeline.params import merge
 
 pytestmark = pytest.mark.paper
 
@@ -262,8 +262,8 @@ def rehearse(target: Path) -> tuple[Path, subprocess.CompletedProcess, float]:
     repo, hook = copy_repository(target / "repo"), target / "hook"
     write_datasets(repo, hook)
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "lsstudy.experiment", "run", "params-paper.yaml", "--name", "paper"],
-                         cwd=repo, env=environment(repo, hook), capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "lsstudy.pipeline.experiment", "run", "params-paper.yaml", "--name",
+                          "paper"], cwd=repo, env=environment(repo, hook), capture_output=True, text=True)
     return repo, run, time.perf_counter() - start
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
 
-from lsstudy import params
-from lsstudy.grid import grid
+from lsstudy.grid.runs import grid
+from lsstudy.pipeline import params
 
 ROOT = Path(__file__).resolve().parents[1]
 

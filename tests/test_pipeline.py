@@ -16,10 +16,10 @@ import papermill
 import pytest
 import yaml
 
-from lsstudy import params
-from lsstudy import verdict as judge
-from lsstudy.grid import grid, transfer_sources
-from lsstudy.pipeline import STAGES
+from lsstudy.grid.runs import grid, transfer_sources
+from lsstudy.pipeline import params
+from lsstudy.pipeline.dvc import STAGES
+from lsstudy.report import verdict as judge
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "notebooks", "lsstudy", "data"]
@@ -195,7 +195,7 @@ def test_experiments_keep_their_metrics_side_by_side_and_a_checkout_restores_eve
     result = dvc(repo, "exp", "run", "-n", "smaller", "-S", "toy_triangular.n_test=1000")  # one stage reruns: quick
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # the last two commits (the pipeline before any run: no metrics yet) and the experiment, side by side
-    shown = subprocess.run([sys.executable, "-m", "lsstudy.experiment", "compare", "-n", "2"], cwd=repo,
+    shown = subprocess.run([sys.executable, "-m", "lsstudy.pipeline.experiment", "compare", "-n", "2"], cwd=repo,
                            env={**ENV, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()

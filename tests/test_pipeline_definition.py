@@ -1,4 +1,4 @@
-"""dvc.yaml is what lsstudy.pipeline writes, and each stage depends on exactly the code its notebook runs."""
+"""dvc.yaml is what lsstudy.pipeline.dvc writes, and each stage depends on exactly the code its notebook runs."""
 
 import ast
 import importlib
@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lsstudy import pipeline
+from lsstudy import sources
+from lsstudy.pipeline import dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_committed_dvc_yaml_is_up_to_date():
-    assert (ROOT / "dvc.yaml").read_text() == pipeline.dvc_yaml(), "run: python -m lsstudy.pipeline > dvc.yaml"
+    assert (ROOT / "dvc.yaml").read_text() == dvc.dvc_yaml(), "run: python -m lsstudy.pipeline > dvc.yaml"
 
 
 PROBE = """
@@ -42,16 +43,16 @@ def files_of(modules: list[str]) -> list[Path]:
 
 def test_each_stage_depends_on_every_lsstudy_module_its_notebook_loads():
     imports = {}
-    for name, stage in pipeline.STAGES.items():
-        tree = ast.parse(pipeline.notebook_code(ROOT / stage.notebook))
+    for name, stage in dvc.STAGES.items():
+        tree = ast.parse(dvc.notebook_code(ROOT / stage.notebook))
         imports[name] = "\n".join(ast.unparse(node) for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)))
     for name, modules in loaded_modules(imports).items():
-        assert pipeline.code_files(name) == [str(p.relative_to(ROOT)) for p in files_of(modules)], name
+        assert dvc.code_files(name) == [str(p.relative_to(ROOT)) for p in files_of(modules)], name
 
 
 def test_the_training_digest_covers_every_module_training_loads_and_no_attack_it_does_not():
-    files = files_of(loaded_modules({"training": "import lsstudy.units.training"})["training"])
-    assert pipeline.module_files("lsstudy.units.training") == files
+    files = files_of(loaded_modules({"training": "import lsstudy.grid.units.training"})["training"])
+    assert sources.module_files("lsstudy.grid.units.training") == files
     names = {p.name for p in files}
     assert {"objectives.py", "gradient.py", "runtime.py", "baselines.py"} <= names  # what issue 11 found missing
     assert not {"cw.py", "deepfool.py", "autoattack.py", "evaluate.py", "style.py"} & names

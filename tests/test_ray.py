@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lsstudy import params
 from lsstudy.files import write_table
-from lsstudy.grid_attacks import attack_grid
-from lsstudy.grid_training import train_grid
+from lsstudy.grid.attacks import attack_grid
+from lsstudy.grid.training import train_grid
+from lsstudy.pipeline import params
 
 HERE = Path(__file__).resolve().parent
 ENGINE = {"executor": "local", "workers": 2, "threads_per_unit": 1, "gpus_per_unit": 0.25, "stack": 1}

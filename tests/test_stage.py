@@ -15,8 +15,8 @@ import psutil
 import pytest
 import yaml
 
-from lsstudy import params
-from lsstudy.stage import main
+from lsstudy.pipeline import params
+from lsstudy.pipeline.stage import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def as_from_a_terminal() -> None:
 
 def stage(repo: Path, *args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
-    return subprocess.Popen([sys.executable, "-m", "lsstudy.stage", *args], cwd=repo, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "lsstudy.pipeline.stage", *args], cwd=repo, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=as_from_a_terminal, **kwargs)
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lsstudy.statistics import half_width, summarise, t_interval
+from lsstudy.report.statistics import half_width, summarise, t_interval
 
 
 def test_half_width_is_the_student_t_interval():

@@ -11,13 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from lsstudy import models, sanity
+from lsstudy import models
 from lsstudy.attacks.autoattack import apgd, autoattack, square
 from lsstudy.attacks.gradient import fgsm, pgd
 from lsstudy.attacks.transfer import TransferSource, transfer
 from lsstudy.evaluate import evaluate
-from lsstudy.units.evaluation import strong_specs
-from lsstudy.verdict import KEYS, verdict_table
+from lsstudy.grid.units.evaluation import strong_specs
+from lsstudy.report import sanity
+from lsstudy.report.verdict import KEYS, verdict_table
 
 EPS = 0.1
 STRONG = {"eps": [EPS], "pgd": {"steps": 20, "restarts": 2}, "apgd_steps": 20, "square_queries": 300,

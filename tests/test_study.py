@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsstudy import models, params
-from lsstudy.grid import RunConfig, grid, transfer_sources
-from lsstudy.grid_attacks import attack_grid
-from lsstudy.grid_training import stacks, train_grid
+from lsstudy import models
+from lsstudy.grid.attacks import attack_grid
+from lsstudy.grid.runs import RunConfig, grid, transfer_sources
+from lsstudy.grid.training import stacks, train_grid
+from lsstudy.pipeline import params
 
 ENGINE = {"executor": "local", "workers": 1, "threads_per_unit": 1, "gpus_per_unit": 0.25, "stack": 1}
 
@@ -118,7 +119,7 @@ def test_a_stacked_grid_trains_what_one_at_a_time_does_and_a_lost_model_retrains
 def test_a_cached_evaluation_is_the_same_bytes_whatever_its_file_name(tmp_path):
     import pandas as pd
 
-    from lsstudy.study import read_cache, write_cache
+    from lsstudy.grid.study import read_cache, write_cache
 
     value = {"key": "k", "attacks": pd.DataFrame({"accuracy": [0.5, 0.25]}), "selection": pd.DataFrame({"n": [3]})}
     first, second = tmp_path / "a" / "one.pkl.gz", tmp_path / "b" / "two.pkl.gz"
@@ -131,9 +132,9 @@ def test_a_cached_evaluation_is_the_same_bytes_whatever_its_file_name(tmp_path):
 def test_a_cache_holding_tensors_is_the_same_bytes_from_two_processes(tmp_path):
     """torch pickles a tensor under its memory address, so a plain pickle of the transfer examples differed from
     run to run and changed dvc.lock after every clean run."""
-    from lsstudy.study import read_cache
+    from lsstudy.grid.study import read_cache
 
-    writer = ("import sys, torch; from pathlib import Path; from lsstudy.study import write_cache\n"
+    writer = ("import sys, torch; from pathlib import Path; from lsstudy.grid.study import write_cache\n"
               "x = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4) / 7\n"
               "write_cache(Path(sys.argv[1]), {'key': 'k', 'examples': {'x': x, 'row': x[1], 'y': torch.tensor([3, 1])}})")
     paths = [tmp_path / "one.pkl.gz", tmp_path / "two.pkl.gz"]

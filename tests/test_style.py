@@ -13,7 +13,7 @@ import seaborn as sns
 from matplotlib.colors import to_hex
 
 import lsstudy
-from lsstudy import figures, style
+from lsstudy.report import figures, style
 from synthetic_results import ATTACK_PARAMS, make_results
 
 PACKAGE = Path(lsstudy.__file__).parent
@@ -33,7 +33,7 @@ def test_style_is_the_only_module_defining_the_shared_lists():
     # the defences' list belongs to the defences themselves; style takes it from there
     definers = {str(p.relative_to(PACKAGE)): defined_names(p) & SHARED for p in sorted(PACKAGE.rglob("*.py"))}
     assert {module: names for module, names in definers.items() if names} == {
-        "style.py": SHARED - {"BASELINES"}, "baselines.py": {"BASELINES"}}
+        "report/style.py": SHARED - {"BASELINES"}, "baselines.py": {"BASELINES"}}
 
 
 def test_colours_are_seaborns_colorblind_palette():

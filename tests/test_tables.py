@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lsstudy import tables
-from lsstudy.style import METHODS
+from lsstudy.report import tables
+from lsstudy.report.style import METHODS
 from synthetic_results import FAILURE_RATE, NOISE, PLANTED, make_results
 
 

@@ -15,7 +15,7 @@ import torch
 from authors_reference import NUM, assert_points, authors_points, bullet
 from lsstudy import models
 from lsstudy.attacks.gradient import fgsm, pgd
-from lsstudy.reference import authors
+from lsstudy.report.reference import authors
 from lsstudy.toys import gradient_gap as G
 from lsstudy.train import predict, train
 

@@ -12,7 +12,7 @@ import torch
 from scipy import integrate
 
 from authors_reference import assert_points, authors_points, bullet
-from lsstudy.reference import authors
+from lsstudy.report.reference import authors
 from lsstudy.smoothing import smooth_targets
 from lsstudy.toys import triangular as T
 

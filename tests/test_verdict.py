@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lsstudy import inference, verdict
+from lsstudy.report import inference, verdict
 
 EPS = 0.1
 

@@ -23,5 +23,5 @@ Import each attack from its module: ``from lsstudy.attacks.gradient import pgd``
 autoattack), ``lsstudy.attacks.transfer`` (transfer, TransferSource), ``lsstudy.attacks.objectives`` (the
 losses), and ``lsstudy.attacks.registry.ATTACKS``, every attack by name (what ``lsstudy.evaluate`` runs).
 This file imports none of them on purpose: the digest of the training code follows imports
-(``lsstudy.study.code_digest``), and training, which needs only PGD, must not depend on every attack's source.
+(``lsstudy.grid.study.code_digest``), and training, which needs only PGD, must not depend on every attack's source.
 """

@@ -13,6 +13,8 @@ logit_squeezing     toy_logit_squeezing   CE_ALS = (1 - alpha) CE + alpha max_j(
                                           network, and the logit spread vs alpha
 linear              (helper)              two-class linear models fitted to convergence
 ==================  ====================  ==========================================================
+
+The toys import the science and, to draw their figures, ``lsstudy.report`` (its style and the authors' numbers).
 """
 
 from collections.abc import Iterator

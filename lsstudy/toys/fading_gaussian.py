@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from lsstudy.checks import check_positive_int
-from lsstudy.style import COLORS, NAMES
+from lsstudy.report.style import COLORS, NAMES
 from lsstudy.toys.linear import fit
 
 

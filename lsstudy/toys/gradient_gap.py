@@ -29,7 +29,7 @@ from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in ex
 
 from lsstudy import data, models
 from lsstudy.attacks.gradient import fgsm
-from lsstudy.reference import authors
+from lsstudy.report.reference import authors
 from lsstudy.runtime import progress_elsewhere
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
@@ -143,7 +143,7 @@ def figure(norms: pd.DataFrame, accuracy: pd.DataFrame, figure_eps: list[float],
            theirs: pd.DataFrame | None = None) -> Figure:
     """Class norms and pairwise gaps vs alpha (boxes), and accuracy vs alpha at each ``figure_eps``.
 
-    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' median gaps on the same dataset, at the
+    ``theirs`` (``lsstudy.report.reference.authors.load()``): the authors' median gaps on the same dataset, at the
     alphas of the grid, are drawn beside the boxes as hollow markers.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))

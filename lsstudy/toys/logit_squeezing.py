@@ -21,8 +21,8 @@ from tqdm.std import tqdm  # text bars: no widget, so no IProgress warning in ex
 
 from lsstudy import data, models
 from lsstudy.diagnostics import logit_spread
-from lsstudy.smoothing import LabelSmoothingLoss
 from lsstudy.runtime import progress_elsewhere
+from lsstudy.smoothing import LabelSmoothingLoss
 from lsstudy.toys import one_thread
 from lsstudy.train import predict, train
 

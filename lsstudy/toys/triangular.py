@@ -22,6 +22,9 @@ The model is misspecified: log P(y=1|x)/P(y=0|x) is a constant on x < 0 and +inf
 linear in x. ``population_fit`` solves the infinite-sample training equations by quadrature, so a
 trained model can be compared with what infinitely many samples would give, which is not the Bayes
 classifier.
+
+Over 300 lines: the toy's closed forms, its fits, the Monte Carlo and quadrature that check them, and its
+figure, which the stage runs together.
 """
 
 import math
@@ -33,8 +36,8 @@ from matplotlib.figure import Figure
 from scipy import integrate, optimize
 
 from lsstudy.checks import check_choice
-from lsstudy.reference import authors
-from lsstudy.style import COLORS, NAMES, SMOOTHING_METHODS as METHODS  # no smoothing and the paper's four
+from lsstudy.report.reference import authors
+from lsstudy.report.style import COLORS, NAMES, SMOOTHING_METHODS as METHODS  # no smoothing and the paper's four
 from lsstudy.toys.linear import fit
 
 GAMMA_RANGE = (0.5, 2.0 / 3.0)
@@ -269,7 +272,7 @@ def figure(rows: pd.DataFrame, figure_alpha: float, theirs: pd.DataFrame | None 
     """Per gamma: accuracy vs eps (Bayes curve, alpha = 0, each method at ``figure_alpha``), and the
     learned threshold vs alpha per method (markers: trained; lines: infinitely many samples).
 
-    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' own Bayes and ALS rows are drawn beside the
+    ``theirs`` (``lsstudy.report.reference.authors.load()``): the authors' own Bayes and ALS rows are drawn beside the
     accuracy curves, as hollow markers.
     """
     gammas = sorted(rows.gamma.unique())

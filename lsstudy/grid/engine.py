@@ -22,6 +22,9 @@ of memory), ``ProcessPoolExecutor`` fails every pending future alike and cannot 
 process was running; here each worker runs one unit at a time on its own pipe, so the message names the
 model, and the units other workers finish meanwhile are still handed to the driver. The workers stay up
 between the batches of units a driver runs (training, transfer examples, evaluations).
+
+Over 300 lines: its three executors (this process, a pool of worker processes, Ray) share the units, the
+failure handling and the progress they report; split by executor, those would move to a module all three import.
 """
 
 import atexit
@@ -310,8 +313,8 @@ def _run_ray(function, units, context, engine, finished) -> None:
 
     if not ray.is_initialized():
         address = os.environ.get(RAY_ADDRESS_ENV)
-        # on a cluster, ship this package's code to the nodes (they need torch & co installed)
-        runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]} if address else None
+        # on a cluster, ship the lsstudy package (the folder above grid/) to the nodes (they need torch & co installed)
+        runtime_env = {"py_modules": [str(Path(__file__).resolve().parents[1])]} if address else None
         ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     gpus = engine["gpus_per_unit"] if ray.cluster_resources().get("GPU", 0) > 0 else 0

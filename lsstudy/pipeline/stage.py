@@ -1,11 +1,11 @@
 """Run one pipeline stage: check its parameters and data, then execute its notebook with papermill.
 
-    python -m lsstudy.stage train --study mnist5k      # what dvc.yaml runs for train@mnist5k
-    python -m lsstudy.stage toy_triangular
+    python -m lsstudy.pipeline.stage train --study mnist5k      # what dvc.yaml runs for train@mnist5k
+    python -m lsstudy.pipeline.stage toy_triangular
 
 Parameters and the dataset's files are checked here, before a kernel starts or an output is touched, so
 a bad value costs a second and loses nothing. The notebook then runs from notebooks/ (as in JupyterLab)
-with its ``study`` parameter set; it reads params.yaml itself (``lsstudy.notebook``). While it runs, the
+with its ``study`` parameter set; it reads params.yaml itself (``lsstudy.pipeline.notebook``). While it runs, the
 terminal shows the engine's progress (models done of total, elapsed, time left). The executed notebook
 replaces reports/<study>/<stage>.ipynb only when the run succeeds; a failed run's notebook goes beside
 it as <stage>.failed.ipynb, so the last good report is never lost. Every failure ends in one line and a
@@ -31,9 +31,9 @@ from tqdm.std import tqdm
 
 from lsstudy import data
 from lsstudy.files import atomic_path, remove_leftovers
-from lsstudy.notebook import stage_settings
-from lsstudy.params import ParamsError, find_root
-from lsstudy.pipeline import STAGES, report
+from lsstudy.pipeline.dvc import STAGES, report
+from lsstudy.pipeline.notebook import stage_settings
+from lsstudy.pipeline.params import ParamsError, find_root
 from lsstudy.runtime import PROGRESS_ENV
 
 INTERRUPTED = 130  # the shell's exit code for Ctrl-C

@@ -1,7 +1,7 @@
 """The grid's attacks: which models need (re-)evaluating, the engine to attack them, and the tables.
 
 An evaluation is reused while the checkpoint's bytes, the plan of attacks, the attacked and selection points,
-the transfer examples and the digest of the evaluation code are unchanged; see ``lsstudy.study``.
+the transfer examples and the digest of the evaluation code are unchanged; see ``lsstudy.grid.study``.
 ``evaluate_models`` serves both the attack stage (every model of the grid, ``grid_plan``) and the confirm
 stage (the chosen configurations, ``confirm_plan``).
 """
@@ -13,15 +13,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lsstudy import engine
 from lsstudy.attacks.transfer import CraftedExamples
-from lsstudy.grid import RunConfig, grid, longest_first
-from lsstudy.grid_training import grid_models
-from lsstudy.study import (code_digest, file_digest, json_digest, load_window, read_cache, settings_first,
+from lsstudy.grid import engine
+from lsstudy.grid.runs import RunConfig, grid, longest_first
+from lsstudy.grid.training import grid_models
+from lsstudy.grid.study import (code_digest, file_digest, json_digest, load_window, read_cache, settings_first,
                            tensor_digest, test_split, write_cache)
-from lsstudy.units.evaluation import craft_transfer, evaluate_model, grid_plan
+from lsstudy.grid.units.evaluation import craft_transfer, evaluate_model, grid_plan
 
-EVALUATION_UNIT = "lsstudy.units.evaluation"
+EVALUATION_UNIT = "lsstudy.grid.units.evaluation"
 RUN_COLUMNS = [field.name for field in fields(RunConfig)]
 
 

@@ -1,7 +1,7 @@
 """The grid's training: which models are new, the engine to train them, and their checkpoints.
 
 A checkpoint is reused while its recipe, the training data and the digest of the training code (every file
-the training unit imports) are unchanged; see ``lsstudy.study``. With ``engine.stack`` above 1, label-smoothing
+the training unit imports) are unchanged; see ``lsstudy.grid.study``. With ``engine.stack`` above 1, label-smoothing
 models of one arch are trained in stacks (``lsstudy.stacked``), whose grouped kernels add in their own order: the
 stack a model was trained in is then part of its key, and which models share a stack is fixed by the runs asked
 for and ``engine.stack`` alone (``stacks``), never by which of them are trained already.
@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from lsstudy import baselines, engine, models
-from lsstudy.grid import ARCH_COST, METHOD_COST, RunConfig, grid, transfer_sources
+from lsstudy import baselines, models
+from lsstudy.grid import engine
+from lsstudy.grid.runs import ARCH_COST, METHOD_COST, RunConfig, grid, transfer_sources
+from lsstudy.grid.study import code_digest, load_split, tensor_digest, test_split
+from lsstudy.grid.units.training import train_models
 from lsstudy.stacked import STACKABLE
-from lsstudy.study import code_digest, load_split, tensor_digest, test_split
-from lsstudy.units.training import train_models
 
 TRAIN_RECIPE_KEYS = ["epochs", "lr", "momentum", "batch_size", "val_fraction", "patience", "plateau_loss", "schedule",
                      "precision"]
-TRAINING_UNIT = "lsstudy.units.training"
+TRAINING_UNIT = "lsstudy.grid.units.training"
 
 
 def _recipe(run: RunConfig, train: dict, code: str, data_digest: str) -> dict:
@@ -57,7 +58,8 @@ def stacks(runs: list[RunConfig], size: int) -> list[list[RunConfig]]:
 
 
 def _cost(group: list[RunConfig]) -> int:
-    """The unit's rough cost, so that the engine starts the longest units first (see ``lsstudy.grid.ARCH_COST``)."""
+    """The unit's rough cost, so that the engine starts the longest units first (see
+    ``lsstudy.grid.runs.ARCH_COST``)."""
     return len(group) * ARCH_COST.get(group[0].arch, 10) * METHOD_COST.get(group[0].method, 1)
 
 

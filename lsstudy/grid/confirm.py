@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from lsstudy.grid import RunConfig, transfer_sources
-from lsstudy.grid_attacks import evaluate_models, timings, transfer_examples, with_settings
-from lsstudy.grid_training import grid_models, train_runs
-from lsstudy.study import load_window
-from lsstudy.tables import chosen
-from lsstudy.units.evaluation import confirm_plan
+from lsstudy.grid.attacks import evaluate_models, timings, transfer_examples, with_settings
+from lsstudy.grid.runs import RunConfig, transfer_sources
+from lsstudy.grid.study import load_window
+from lsstudy.grid.training import grid_models, train_runs
+from lsstudy.grid.units.evaluation import confirm_plan
+from lsstudy.report.tables import chosen
 
 
 def confirm_window(base: dict, confirm: dict, data_settings: dict, root: Path):

@@ -1,11 +1,11 @@
 """What the drivers of a study share: its data, and the digests that key reused work.
 
-The drivers (``lsstudy.grid_training``, ``lsstudy.grid_attacks``) reuse work per model, keyed by content: a
+The drivers (``lsstudy.grid.training``, ``lsstudy.grid.attacks``) reuse work per model, keyed by content: a
 checkpoint by its recipe, the training data and the digest of the training code; an evaluation by the
 checkpoint's bytes, the attack settings, the attacked points, the transfer examples and the digest of the
 evaluation code. So adding an alpha trains and attacks only the new models, changing an attack setting
 re-attacks every model and retrains none, and a stage stopped half-way (an interrupt, a crashed worker)
-resumes where it stopped. Only the drivers write files; the units (``lsstudy.units``) return results.
+resumes where it stopped. Only the drivers write files; the units (``lsstudy.grid.units``) return results.
 """
 
 import gzip
@@ -21,17 +21,16 @@ import torch
 
 from lsstudy import data
 from lsstudy.files import atomic_path
-from lsstudy.grid import RunConfig
-from lsstudy.pipeline import module_files
+from lsstudy.grid.runs import RunConfig
+from lsstudy.sources import ROOT, module_files
 
 
 def code_digest(module: str) -> str:
     """SHA-256 of every lsstudy source file that importing ``module`` runs (followed through its imports),
     so no edit to code a unit runs can reuse a stale result."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parents[1]
     for path in module_files(module):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -12,7 +12,7 @@ from lsstudy.attacks.exact import AFFINE_ARCHS
 from lsstudy.attacks.gradient import pgd
 from lsstudy.diagnostics import point_diagnostics
 from lsstudy.evaluate import evaluate, row_key
-from lsstudy.grid import RunConfig
+from lsstudy.grid.runs import RunConfig
 from lsstudy.runtime import default_device
 
 

@@ -1,9 +1,9 @@
 """DVC experiments of the study: extra studies (params-paper.yaml) run as one experiment, and experiments compared.
 
-    python -m lsstudy.experiment run params-paper.yaml --name paper      # what `make paper` runs
-    python -m lsstudy.experiment compare                                 # every experiment, side by side
+    python -m lsstudy.pipeline.experiment run params-paper.yaml --name paper      # what `make paper` runs
+    python -m lsstudy.pipeline.experiment compare                                 # every experiment, side by side
 
-``run``: before anything changes, the extra file is checked together with params.yaml (``lsstudy.params``),
+``run``: before anything changes, the extra file is checked together with params.yaml (``lsstudy.pipeline.params``),
 and the datasets its studies and toys read must be in place under ``data.root`` (data/raw by default;
 data/README.md says what goes there). Then ``dvc exp run -n NAME -S key=value ...`` writes its keys into
 params.yaml and runs the pipeline; the default studies are up to date, so only the new ones run. DVC leaves
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from lsstudy import data, params
+from lsstudy import data
 from lsstudy.files import write_bytes
+from lsstudy.pipeline import params
 
 
 def datasets(merged: dict, extra: dict) -> list[str]:

@@ -10,7 +10,7 @@ not be read here. This module
   source ("authors' result file, Oct 2019 (their test set, settings differ)");
 - puts them beside ours in a table: ``table``, Markdown rows for the results page;
 - writes the section of docs/paper.md that lists them: ``section``
-  (``python -m lsstudy.reference.authors docs/paper.md`` rewrites it there).
+  (``python -m lsstudy.report.reference.authors docs/paper.md`` rewrites it there).
 """
 
 import sys
@@ -21,9 +21,9 @@ import pandas as pd
 import yaml
 
 from lsstudy.files import write_text
-from lsstudy.statistics import summarise
-from lsstudy.style import SMOOTHING_METHODS, name
-from lsstudy.tables import at_best
+from lsstudy.report.statistics import summarise
+from lsstudy.report.style import SMOOTHING_METHODS, name
+from lsstudy.report.tables import at_best
 
 PATH = Path(__file__).with_suffix(".yaml")
 # Keys a point may set or inherit from its source, with their defaults; "value" is the point's own.
@@ -37,7 +37,7 @@ COLUMNS = ["source", "kind", "date", "dataset", "arch", "method", "alpha", "gamm
 THEIR_DATASET = {"mnist5k": "mnist", "mnist25k": "mnist", "mnist": "mnist", "cifar10_5k": "cifar10",
                  "cifar10": "cifar10", "svhn": "svhn"}
 SMOOTHINGS = [m for m in SMOOTHING_METHODS if m != "none"]
-# Models of theirs that have no name in lsstudy.style.
+# Models of theirs that have no name in lsstudy.report.style.
 THEIR_NAMES = {"smoothing": "each smoothing method", "fgsm_training": "FGSM training", "bayes": "Bayes classifier 1[x > 0]"}
 METRICS = {"accuracy": "accuracy", "robust_accuracy": "accuracy under the optimal shift",
            "median_gap_l1": "median ||theta_i - theta_j||_1 (pixel units)"}
@@ -171,7 +171,7 @@ def table(results: pd.DataFrame, best: pd.DataFrame | None = None, theirs: pd.Da
 
     Ours is the mean over seeds ± its 95% t half-width on the same model, attack and eps, attacked as the authors
     did (a smoothing method on its own smoothed loss, the other models on cross-entropy): no smoothing and the
-    baselines as they are, a smoothing method at its chosen alpha in ``best`` (``lsstudy.tables.best_alpha``; no
+    baselines as they are, a smoothing method at its chosen alpha in ``best`` (``lsstudy.report.tables.best_alpha``; no
     counterpart without it), the range of the four methods' means where theirs is a range over the four, and "—"
     where this study has no such model or eps. Their values keep their own test sets and settings (docs/paper.md).
     """
@@ -192,9 +192,10 @@ def table(results: pd.DataFrame, best: pd.DataFrame | None = None, theirs: pd.Da
 
 # ---- the section of docs/paper.md ---------------------------------------------------------------------
 
-BEGIN = ("<!-- Written from lsstudy/reference/authors.yaml by `python -m lsstudy.reference.authors docs/paper.md`: "
+BEGIN = ("<!-- Written from lsstudy/report/reference/authors.yaml by "
+         "`python -m lsstudy.report.reference.authors docs/paper.md`: "
          "edit that file, not this section (a test checks it is current). -->")
-END = "<!-- End of the section written from lsstudy/reference/authors.yaml. -->"
+END = "<!-- End of the section written from lsstudy/report/reference/authors.yaml. -->"
 
 
 def _points_table(points: pd.DataFrame, note: str) -> str:

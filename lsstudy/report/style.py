@@ -1,8 +1,8 @@
 """How the study shows things: the one place for method names, colours and order, arch order, attack
 names, axis labels, and writing a figure to disk.
 
-Every figure and table (``lsstudy.figures``, ``lsstudy.tables``, ``lsstudy.verdict_figures``, the toys)
-takes these from here, so a method keeps its name and colour everywhere. The defences' list and the arch
+Every figure and table (``lsstudy.report.figures``, ``lsstudy.report.tables``, ``lsstudy.report.verdict_figures``, the
+toys) takes these from here, so a method keeps its name and colour everywhere. The defences' list and the arch
 order are the code's own (``lsstudy.baselines.BASELINES``, ``lsstudy.models.ARCHS``): training never imports
 this module, so changing a colour cannot retrain a model.
 

@@ -2,7 +2,7 @@
 
 Every function is pure: the results table (``load_results("results/attacks.csv")``) in, a DataFrame
 or a dict out. Values are means over seeds with their 95% Student-t half-width
-(``lsstudy.statistics``).
+(``lsstudy.report.statistics``).
 
 Best alpha: ``best_alpha`` picks, per arch and method, the alpha (and BLS temperature) with the
 highest mean accuracy under one attack at one eps, on the points of the table it is given. The study
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lsstudy.statistics import summarise
-from lsstudy.style import ATTACKS, arch_order, eps_label, method_order
+from lsstudy.report.statistics import summarise
+from lsstudy.report.style import ATTACKS, arch_order, eps_label, method_order
 
 MODEL = ["dataset", "arch", "method", "alpha", "temperature"]  # one model, up to its seed
 DIGITS = 6  # written tables: drops float32 noise (0.90499997 -> 0.905), far below 1 / n test points
@@ -71,7 +71,7 @@ def require_eps(results: pd.DataFrame, eps: float) -> None:
 
 
 def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by arch, then method, each in the order of ``lsstudy.style``."""
+    """Rows by arch, then method, each in the order of ``lsstudy.report.style``."""
     ranks = {"arch": arch_order(frame["arch"]), "method": method_order(frame["method"])}
     return frame.sort_values(["arch", "method"], key=lambda c: c.map({v: i for i, v in enumerate(ranks[c.name])}),
                              ignore_index=True)

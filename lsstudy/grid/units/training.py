@@ -2,7 +2,7 @@
 functions for the engine)."""
 
 from lsstudy import baselines, models
-from lsstudy.grid import RunConfig
+from lsstudy.grid.runs import RunConfig
 from lsstudy.train import predict, train
 from lsstudy.train_stack import train_stack
 

@@ -1,8 +1,8 @@
 """Figures of the verdict: gains over no smoothing along the evaluation ladder, and the diagnostics
 (input-gradient norms and logit margins vs alpha) that explain them.
 
-Pure functions, tables in and a matplotlib Figure out, like ``lsstudy.figures``; names, colours and
-orders come from ``lsstudy.style`` (whose ``save`` writes them).
+Pure functions, tables in and a matplotlib Figure out, like ``lsstudy.report.figures``; names, colours and
+orders come from ``lsstudy.report.style`` (whose ``save`` writes them).
 """
 
 import warnings
@@ -15,8 +15,8 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from lsstudy.style import GAIN_LABEL, arch_order, colors_for, eps_label, method_order, model_label, name
-from lsstudy.verdict import LADDER
+from lsstudy.report.style import GAIN_LABEL, arch_order, colors_for, eps_label, method_order, model_label, name
+from lsstudy.report.verdict import LADDER
 
 # Below this a gradient norm or margin is rounding residue (a saturated float32 softmax gives norms of
 # 1e-30 and exactly 0): the log axes stop here, and the values below are counted in words.
@@ -25,7 +25,7 @@ FLOOR = 1e-8
 
 def verdict_gains(gains: pd.DataFrame, eps: float, delta: float, criterion: str = "") -> Figure:
     """Per arch, each method's gain over no smoothing at ``eps`` under each step of the evaluation ladder
-    (``lsstudy.verdict.LADDER``), with its 95% t-interval over seeds and points; filled markers where the
+    (``lsstudy.report.verdict.LADDER``), with its 95% t-interval over seeds and points; filled markers where the
     call is "gain" or "loss", a dotted line at the practical margin ``delta`` ("no gain above delta" is a call
     that rejects gains of ``delta`` or more). ``criterion``: how each method's configuration was chosen
     (printed under the title)."""

@@ -4,7 +4,7 @@ Every notebook has the same two parameters (papermill's ``parameters`` cell): ``
 params.yaml it runs (the toy notebooks have none), and ``overrides``, settings changed for this run only,
 as dotted keys inside the study (``{"train.epochs": 3}``) or the toy's section (``{"alphas": [0.1]}``).
 ``stage_settings`` finds the repository from wherever the notebook runs, merges and checks the settings,
-and returns only the sections the stage reads (``lsstudy.pipeline.STAGES``), so no later cell can read a
+and returns only the sections the stage reads (``lsstudy.pipeline.dvc.STAGES``), so no later cell can read a
 setting the stage does not depend on. A bad setting, or a papermill ``-p`` name the notebook does not
 have, stops with one line (``ParamsError``), in JupyterLab as under papermill or DVC.
 
@@ -15,8 +15,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsstudy import params as schema
-from lsstudy.pipeline import STAGES
+from lsstudy.pipeline import params as schema
+from lsstudy.pipeline.dvc import STAGES
 
 PARAMETERS = {True: ["study", "overrides"], False: ["overrides"]}  # per study, toy
 INJECTED_HEADER = "# Parameters"  # the first line of the cell papermill injects

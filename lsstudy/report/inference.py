@@ -2,7 +2,7 @@
 still open, given a few seeds and a finite set of test points?
 
 Each comparison is a (seeds, points) pair of robustness masks. Its gain is the mean difference; its standard
-error and degrees of freedom come from the variance components of seeds and points (``lsstudy.components``), so
+error and degrees of freedom come from the variance components of seeds and points (``lsstudy.report.components``), so
 both sources of noise count and a few seeds get a Student-t interval wide enough for them (the paired bootstrap
 this replaces under-covered there: 0.80 and 0.86 for a nominal 0.95 at 3 and 5 seeds, where this interval gives
 0.93 and 0.94, in the simulations of tests/test_inference.py).
@@ -22,7 +22,7 @@ design can see.
 import numpy as np
 from scipy import stats
 
-from lsstudy import components as variance
+from lsstudy.report import components as variance
 
 LEVEL = 0.05
 POWER = 0.8

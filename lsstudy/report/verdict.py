@@ -3,21 +3,23 @@
 ``verdict_table`` gives one row per (checkpoint, eps of ``attack.strong.eps``): clean accuracy, FGSM,
 the paper's protocol, the robust accuracy (the per-point worst case over every attack: a point counts
 only if every attack failed on it), for an affine model the exact robust accuracy beside it, what each attack
-of the ladder added to the ones before it, and the sanity flags of ``lsstudy.sanity``. ``gains`` compares each method's chosen configuration with the unsmoothed
-model of the same seed, on the same points, one step of the evaluation ladder (``lsstudy.ladder``) at a time:
-the gain, its variance over seeds and points, a t-interval and a call corrected within its family of calls
-(Holm; ``lsstudy.inference``); ``variance_components`` and ``power`` say where the noise comes from and what the
-design can detect. ``reproduction`` is the paper's own choice and protocol on the grid's points, labelled
-as such.
+of the ladder added to the ones before it, and the sanity flags of ``lsstudy.report.sanity``. ``gains`` compares each
+method's chosen configuration with the unsmoothed model of the same seed, on the same points, one step of the evaluation
+ladder (``lsstudy.ladder``) at a time: the gain, its variance over seeds and points, a t-interval and a call corrected
+within its family of calls (Holm; ``lsstudy.report.inference``); ``variance_components`` and ``power`` say where the
+noise comes from and what the design can detect. ``reproduction`` is the paper's own choice and protocol on the grid's
+points, labelled as such.
+
+Over 300 lines by a few: the verdict is one computation (masks, ladder, gains, calls) that reads top to bottom.
 """
 
 import numpy as np
 import pandas as pd
 
-from lsstudy import components, inference, sanity
 from lsstudy.evaluate import points_mask
 from lsstudy.ladder import EXACT, LADDER, ORDER, PAPER_PROTOCOL
-from lsstudy.style import BASELINES, arch_order, eps_label, method_order
+from lsstudy.report import components, inference, sanity
+from lsstudy.report.style import BASELINES, arch_order, eps_label, method_order
 
 KEYS = ["dataset", "arch", "method", "alpha", "temperature", "seed", "checkpoint"]
 VERDICT_COLUMNS = [*KEYS, "eps", "clean_accuracy", "fgsm_accuracy", "paper_protocol_accuracy",
@@ -149,7 +151,7 @@ def gains(masks: pd.DataFrame, chosen: pd.DataFrame, level: float, delta: float,
     """For each method at its ``chosen`` configuration (columns of ``CONFIGURATION`` and eps), its gain over the
     unsmoothed model of the same arch and seed at each step of the ladder (``ladder_masks``): the gain in
     robust accuracy, its variance components over seeds and points, the (1 - ``level``) t-interval, the
-    p-values of no difference and of a gain of ``delta`` or more (``lsstudy.inference``). The first step (the
+    p-values of no difference and of a gain of ``delta`` or more (``lsstudy.report.inference``). The first step (the
     paper's protocol) and the last (every attack) are called, Holm-corrected within their ``family``
     (``FAMILIES``); the steps between show how the gain falls and are "not called". ``primary`` is the family
     fixed in advance (``hypotheses``; None: every smoothing method present). Seeds without an unsmoothed model
@@ -197,7 +199,7 @@ def calls(gains_table: pd.DataFrame, family: str = "every attack") -> int:
 
 def variance_components(gains_table: pd.DataFrame) -> pd.DataFrame:
     """Per comparison of the study's question (label smoothing under every attack): how much of its gain's
-    variance comes from training seeds and how much from test points (``lsstudy.components``), as components
+    variance comes from training seeds and how much from test points (``lsstudy.report.components``), as components
     and as shares of the variance of the mean gain of this design."""
     rows = gains_table[gains_table["family"] == "every attack"]
     out = rows[["dataset", "arch", "eps", "method", "alpha", "temperature", "seeds", "points", "gain", "se",

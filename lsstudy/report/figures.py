@@ -1,11 +1,11 @@
-"""Figures of the study, drawn from the tidy table of the attack stage (``lsstudy.tables.load_results``).
+"""Figures of the study, drawn from the tidy table of the attack stage (``lsstudy.report.tables.load_results``).
 
-Every function is pure: tables in, a matplotlib Figure out (``lsstudy.style.save`` writes it). Figures
+Every function is pure: tables in, a matplotlib Figure out (``lsstudy.report.style.save`` writes it). Figures
 that show one model per method take the arch to draw (one figure per arch) and the ``attack`` section
-of params.yaml, whose settings go into the titles; "best alpha" is ``lsstudy.tables.best_alpha``.
+of params.yaml, whose settings go into the titles; "best alpha" is ``lsstudy.report.tables.best_alpha``.
 
 Seeds: a line joins the means over seeds; the 95% Student-t interval of each mean
-(``lsstudy.statistics``) is a band along eps (one or two lines a panel), and an error bar at each
+(``lsstudy.report.statistics``) is a band along eps (one or two lines a panel), and an error bar at each
 grid point along alpha and temperature (side by side per method, so bars do not hide each other);
 the training curves show means only. Intervals are
 clipped to the range of what they measure: [0, 1] for accuracies and failure rates, [0, inf) for
@@ -13,6 +13,9 @@ norms. With one seed there is no interval.
 
 Alpha axes span the grid (0, the unsmoothed model, to the largest alpha); the range where a method's
 target stops favouring the true class is shaded only where it falls inside the grid.
+
+Over 300 lines: every figure of the paper's, one function each, drawn with the panel helpers they share
+(bands, error bars, the authors' points); split by figure they would import those helpers from a third module.
 """
 
 import matplotlib.pyplot as plt
@@ -22,11 +25,12 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lsstudy.reference import authors
-from lsstudy.statistics import summarise, t_interval
-from lsstudy.style import (ACCURACY_LABEL, ALPHA_LABEL, ATTACKS, BASELINES, CLEAN_LABEL, EPS_LABEL, FAILURE_LABEL,
-                           L2_LABEL, LEFT_LABEL, PROTOCOLS, colors_for, eps_label, method_order, model_label, name)
-from lsstudy.tables import alpha_grid, at_best, of_arch, require_eps, select
+from lsstudy.report.reference import authors
+from lsstudy.report.statistics import summarise, t_interval
+from lsstudy.report.style import (ACCURACY_LABEL, ALPHA_LABEL, ATTACKS, BASELINES, CLEAN_LABEL, EPS_LABEL,
+                                  FAILURE_LABEL, L2_LABEL, LEFT_LABEL, PROTOCOLS, colors_for, eps_label, method_order,
+                                  model_label, name)
+from lsstudy.report.tables import alpha_grid, at_best, of_arch, require_eps, select
 
 # The range of each value drawn: an interval is clipped to it (accuracies and rates are fractions, norms >= 0).
 BOUNDS = {"accuracy": (0.0, 1.0), "failure_rate": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "median_l2": (0.0, np.inf)}
@@ -203,8 +207,8 @@ def accuracy_vs_eps(results: pd.DataFrame, best: pd.DataFrame, arch: str, attack
     (cross-entropy on the true label; the model's own smoothed loss, the paper's), one panel per method at its
     best alpha, no smoothing first (with its interval) and repeated in every other panel as the reference.
 
-    ``theirs`` (``lsstudy.reference.authors.load()``): the authors' own points of this dataset and arch are drawn,
-    apart from ours, in the panels of the models without alpha (no smoothing, the baselines), where nothing was
+    ``theirs`` (``lsstudy.report.reference.authors.load()``): the authors' own points of this dataset and arch are
+    drawn, apart from ours, in the panels of the models without alpha (no smoothing, the baselines), where nothing was
     chosen and both protocols are cross-entropy: their clean accuracy at eps 0 and their accuracy under the row's
     attack, up to the largest eps of the results.
     """

@@ -1,6 +1,6 @@
 """The pipeline's stages, in one place, and the dvc.yaml written from them.
 
-Each stage is a notebook run by ``python -m lsstudy.stage``. ``STAGES`` says which params.yaml sections a
+Each stage is a notebook run by ``python -m lsstudy.pipeline.stage``. ``STAGES`` says which params.yaml sections a
 stage reads, which outputs of earlier stages it reads and what it writes; nothing else repeats it. The
 stages of a study run once per entry of params.yaml's ``studies`` (DVC's ``foreach``: train@mnist5k,
 attack@cifar10_5k, ...); the toy stages run once.
@@ -10,15 +10,13 @@ followed through every import (``code_files``), so DVC reruns exactly the stages
 ``python -m lsstudy.pipeline`` prints dvc.yaml; tests check that the committed file is that output.
 """
 
-import ast
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "lsstudy"
+from lsstudy.sources import ROOT, closure, imported
+
 # The data shipped in the repository: stages that load data depend on it.
 SHIPPED_DATA = ("data/mnist25k", "data/cifar10_5k.npz")
 
@@ -81,54 +79,6 @@ def report(stage: str, study: str | None) -> Path:
 
 # ---- code dependencies ----------------------------------------------------------------------------
 
-def _module_file(module: str, root: Path = ROOT) -> Path | None:
-    path = root.joinpath(*module.split("."))
-    for candidate in [path.with_suffix(".py"), path / "__init__.py"]:
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported(source: str, module: str | None, root: Path = ROOT) -> set[str]:
-    """The lsstudy modules ``source`` imports anywhere (functions included), as module names."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: resolved against the importing module's package
-                parent = (module or "").split(".")[: -node.level]
-                base = ".".join([*parent, base] if base else parent)
-            if base.split(".")[0] != PACKAGE:
-                continue
-            found.add(base)
-            # `from lsstudy import data` imports the module lsstudy.data
-            found |= {f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}", root)}
-    return found
-
-
-def _with_parents(module: str) -> list[str]:
-    """Importing a.b.c runs a/__init__.py and a/b/__init__.py first."""
-    parts = module.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-
-
-def closure(modules: set[str], root: Path = ROOT) -> list[Path]:
-    """Every lsstudy source file that importing ``modules`` executes, sorted."""
-    todo, seen = [m for name in modules for m in _with_parents(name)], set()
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        path = _module_file(module, root)
-        if path is None:
-            continue
-        todo += [m for name in _imported(path.read_text(), module, root) for m in _with_parents(name)]
-    return sorted(p for p in (_module_file(m, root) for m in seen) if p is not None)
-
-
 def notebook_code(path: Path) -> str:
     """The Python of a notebook's code cells (IPython magics and shell lines left out)."""
     import json
@@ -144,18 +94,13 @@ def notebook_code(path: Path) -> str:
 def code_files(stage: str, root: Path = ROOT) -> list[str]:
     """The lsstudy files stage ``stage``'s notebook runs, relative to ``root``."""
     source = notebook_code(root / STAGES[stage].notebook)
-    return [str(p.relative_to(root)) for p in closure(_imported(source, None, root), root)]
+    return [str(p.relative_to(root)) for p in closure(imported(source, None, root), root)]
 
 
 def data_files(code: list[str], root: Path = ROOT) -> list[str]:
     """The data files that the modules ``code`` read: a module keeps its own beside it, under its name
-    (lsstudy/reference/authors.yaml for lsstudy/reference/authors.py)."""
+    (lsstudy/report/reference/authors.yaml for lsstudy/report/reference/authors.py)."""
     return [str(Path(f).with_suffix(".yaml")) for f in code if (root / f).with_suffix(".yaml").is_file()]
-
-
-def module_files(module: str, root: Path = ROOT) -> list[Path]:
-    """The lsstudy files importing ``module`` executes (what a digest of its code must cover)."""
-    return closure({module}, root)
 
 
 # ---- dvc.yaml -------------------------------------------------------------------------------------
@@ -181,7 +126,8 @@ def _stage_entry(stage: Stage, root: Path) -> dict:
     outs = [{path.format(**fill): {"persist": True}} for path in stage.outputs]
     report_path = str(report(stage.name, "${key}" if stage.per_study else None))
     outs.append({report_path: {"persist": True}})
-    entry = {"cmd": f"python -m lsstudy.stage {stage.name}{study_arg}", "deps": deps, "params": params, "outs": outs}
+    entry = {"cmd": f"python -m lsstudy.pipeline.stage {stage.name}{study_arg}", "deps": deps, "params": params,
+             "outs": outs}
     if stage.metrics:  # in DVC's cache like every output, so that each experiment keeps its own
         entry["metrics"] = [{path.format(**fill): {"persist": True}} for path in stage.metrics]
     if stage.plots:  # folders of PNG figures: `dvc plots show` embeds images, which need no network
@@ -190,7 +136,7 @@ def _stage_entry(stage: Stage, root: Path) -> dict:
 
 
 HEADER = """\
-# Written by `python -m lsstudy.pipeline > dvc.yaml` from lsstudy/pipeline.py: edit that file, not this one
+# Written by `python -m lsstudy.pipeline > dvc.yaml` from lsstudy/pipeline/dvc.py: edit that file, not this one
 # (tests/test_pipeline_definition.py checks that this file is up to date).
 #
 # Stages marked foreach run once per study of params.yaml (train@mnist5k, attack@cifar10_5k, ...). Every
@@ -205,6 +151,3 @@ def dvc_yaml(root: Path = ROOT) -> str:
     stages = {name: _stage_entry(stage, root) for name, stage in STAGES.items()}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)
 
-
-if __name__ == "__main__":
-    sys.stdout.write(dvc_yaml())

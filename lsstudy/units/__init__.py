@@ -1,6 +1,0 @@
-"""Units of work for ``lsstudy.engine``: pure functions of (payload, context) that return results.
-
-``training`` trains one model (or a stack of them), ``evaluation`` attacks one; they live in separate modules so
-that the digest of each one's code (``lsstudy.study``) covers exactly what it imports: an edit to an attack
-re-attacks the models but never retrains them.
-"""
